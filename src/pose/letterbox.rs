@@ -1,0 +1,281 @@
+//! Letterboxing: fit any frame into the model's square input with its aspect ratio kept.
+//!
+//! The transform is one exact affine map per axis, `model = image * scale + pad`, with
+//! `scale = size / max(width, height)` and the padding split evenly on both sides (it may be
+//! fractional). Coordinates are continuous (pixel centres at `i + 0.5`), so mapping a point into
+//! model space and back is exact up to float rounding. Resampling is bilinear with the sample
+//! point at each model pixel's centre (as TensorFlow's `resize_with_pad`, without antialiasing,
+//! which is how MoveNet is fed); samples that fall outside the frame are padding (0).
+//!
+//! Rationale for fixed point: the weights are quantised to 1/2048 and the blend is done in
+//! integers, so the result is exactly reproducible by any other implementation of the documented
+//! formula (the golden test's numpy reference gives bit-identical tensors), and it is fast.
+
+use crate::error::FrameError;
+use crate::frame::{ImageView, PixelFormat, Resolution};
+
+/// One precomputed bilinear tap along an axis.
+#[derive(Clone, Copy, Debug)]
+struct Tap {
+    /// First source index (pixel), already clamped into the frame.
+    i0: u32,
+    /// Second source index, clamped.
+    i1: u32,
+    /// Weight of `i1` in 1/[`ONE`] units; `i0` gets `ONE - w1`.
+    w1: u32,
+    /// Whether the sample lies on the frame (otherwise it is padding).
+    inside: bool,
+}
+
+/// The letterbox for one frame size and one model input size, with its resampling taps
+/// precomputed so that filling the input tensor allocates nothing.
+#[derive(Clone, Debug)]
+pub struct Letterbox {
+    size: u32,
+    resolution: Resolution,
+    scale: f64,
+    pad_x: f64,
+    pad_y: f64,
+    cols: Vec<Tap>,
+    rows: Vec<Tap>,
+}
+
+/// Fixed-point one: weights are in 1/2048 units (11 bits per axis; 255 * 2048 * 2048 < 2^31).
+const ONE: u32 = 1 << 11;
+
+fn taps(len_in: u32, size: u32, scale: f64, pad: f64) -> Vec<Tap> {
+    let last = f64::from(len_in) - 1.0;
+    (0..size)
+        .map(|u| {
+            let s = (f64::from(u) + 0.5 - pad) / scale - 0.5;
+            let inside = s >= -0.5 && s <= f64::from(len_in) - 0.5;
+            let c = s.clamp(0.0, last);
+            let i0 = c.floor();
+            let i1 = (i0 + 1.0).min(last);
+            let w1 = ((c - i0) * f64::from(ONE)).round() as u32;
+            Tap {
+                i0: i0 as u32,
+                i1: i1 as u32,
+                w1,
+                inside,
+            }
+        })
+        .collect()
+}
+
+impl Letterbox {
+    /// The letterbox from frames of `resolution` into a `size` x `size` model input.
+    pub fn new(resolution: Resolution, size: u32) -> Self {
+        let (w, h) = (
+            f64::from(resolution.width.max(1)),
+            f64::from(resolution.height.max(1)),
+        );
+        let s = f64::from(size);
+        let scale = s / w.max(h);
+        let pad_x = (s - w * scale) / 2.0;
+        let pad_y = (s - h * scale) / 2.0;
+        Self {
+            size,
+            resolution,
+            scale,
+            pad_x,
+            pad_y,
+            cols: taps(resolution.width.max(1), size, scale, pad_x),
+            rows: taps(resolution.height.max(1), size, scale, pad_y),
+        }
+    }
+
+    /// The frame size this letterbox was built for.
+    pub fn resolution(&self) -> Resolution {
+        self.resolution
+    }
+
+    /// The side of the model's square input, in pixels.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// Model pixels per frame pixel.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    /// Maps a point from frame pixels to model pixels.
+    pub fn model_from_image(&self, x_px: f64, y_px: f64) -> (f64, f64) {
+        (
+            x_px * self.scale + self.pad_x,
+            y_px * self.scale + self.pad_y,
+        )
+    }
+
+    /// Maps a point from model pixels back to frame pixels (the exact inverse of
+    /// [`Letterbox::model_from_image`]).
+    pub fn image_from_model(&self, u_px: f64, v_px: f64) -> (f64, f64) {
+        (
+            (u_px - self.pad_x) / self.scale,
+            (v_px - self.pad_y) / self.scale,
+        )
+    }
+
+    /// Maps MoveNet's normalised output (0..1 across the padded square) to frame pixels.
+    pub fn image_from_normalized(&self, x_norm: f32, y_norm: f32) -> (f32, f32) {
+        let s = f64::from(self.size);
+        let (x, y) = self.image_from_model(f64::from(x_norm) * s, f64::from(y_norm) * s);
+        (x as f32, y as f32)
+    }
+
+    /// Resamples `image` into `out` as interleaved RGB (NHWC without the batch), rounding each
+    /// value to the nearest integer in 0..=255, padding with 0.
+    ///
+    /// # Errors
+    /// [`FrameError::SizeMismatch`] when `image` is not of this letterbox's resolution or `out`
+    /// does not hold `size * size * 3` values.
+    pub fn fill_rgb_i32(&self, image: ImageView<'_>, out: &mut [i32]) -> Result<(), FrameError> {
+        if image.resolution() != self.resolution {
+            let bpp = image.format().bytes_per_pixel();
+            return Err(FrameError::SizeMismatch {
+                resolution: self.resolution,
+                expected: self.resolution.pixels() * bpp,
+                got: image.data().len(),
+            });
+        }
+        let n = self.size as usize * self.size as usize * 3;
+        if out.len() != n {
+            return Err(FrameError::SizeMismatch {
+                resolution: Resolution::new(self.size, self.size),
+                expected: n,
+                got: out.len(),
+            });
+        }
+        match image.format() {
+            PixelFormat::Rgb8 => self.fill_impl::<3, false>(image.data(), out),
+            PixelFormat::Rgba8 => self.fill_impl::<4, false>(image.data(), out),
+            PixelFormat::Gray8 => self.fill_impl::<1, true>(image.data(), out),
+        }
+        Ok(())
+    }
+
+    // Invariant (checked by the caller): `data` holds this letterbox's resolution in BPP bytes
+    // per pixel and `out` holds size * size * 3 values; taps index inside the frame.
+    fn fill_impl<const BPP: usize, const GRAY: bool>(&self, data: &[u8], out: &mut [i32]) {
+        let stride = self.resolution.width as usize * BPP;
+        let row_len = self.size as usize * 3;
+        for (row, out_row) in self.rows.iter().zip(out.chunks_exact_mut(row_len)) {
+            if !row.inside {
+                out_row.fill(0);
+                continue;
+            }
+            let r0 = &data[row.i0 as usize * stride..][..stride];
+            let r1 = &data[row.i1 as usize * stride..][..stride];
+            let (wy1, wy0) = (row.w1, ONE - row.w1);
+            for (col, px) in self.cols.iter().zip(out_row.chunks_exact_mut(3)) {
+                if !col.inside {
+                    px.fill(0);
+                    continue;
+                }
+                let (a, b) = (col.i0 as usize * BPP, col.i1 as usize * BPP);
+                let (wx1, wx0) = (col.w1, ONE - col.w1);
+                for (c, v) in px.iter_mut().enumerate() {
+                    let c = if GRAY { 0 } else { c };
+                    let top = u32::from(r0[a + c]) * wx0 + u32::from(r0[b + c]) * wx1;
+                    let bot = u32::from(r1[a + c]) * wx0 + u32::from(r1[b + c]) * wx1;
+                    // Round half up: add half of ONE * ONE before the shift.
+                    *v = ((top * wy0 + bot * wy1 + (ONE * ONE / 2)) >> 22) as i32;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_point_mapped_into_model_space_and_back_lands_within_half_a_pixel(
+            w in 1u32..4000, h in 1u32..4000, fx in 0.0f64..1.0, fy in 0.0f64..1.0,
+            size in prop::sample::select(vec![192u32, 256]),
+        ) {
+            let lb = Letterbox::new(Resolution::new(w, h), size);
+            let (x, y) = (fx * f64::from(w), fy * f64::from(h));
+            let (u, v) = lb.model_from_image(x, y);
+            prop_assert!((0.0..=f64::from(size)).contains(&u) && (0.0..=f64::from(size)).contains(&v));
+            // Through the f32 normalised path the decoder uses.
+            let (xb, yb) = lb.image_from_normalized((u / f64::from(size)) as f32, (v / f64::from(size)) as f32);
+            prop_assert!((f64::from(xb) - x).abs() < 0.5, "x {x} -> {xb}");
+            prop_assert!((f64::from(yb) - y).abs() < 0.5, "y {y} -> {yb}");
+        }
+    }
+
+    #[test]
+    fn round_trip_for_portrait_landscape_and_square_frames_of_odd_sizes() {
+        for (w, h) in [
+            (333, 777),
+            (1281, 719),
+            (641, 479),
+            (513, 513),
+            (1, 1),
+            (3, 1001),
+        ] {
+            let lb = Letterbox::new(Resolution::new(w, h), 192);
+            for &(x, y) in &[
+                (0.0, 0.0),
+                (f64::from(w), f64::from(h)),
+                (f64::from(w) / 3.0, f64::from(h) * 0.7),
+            ] {
+                let (u, v) = lb.model_from_image(x, y);
+                let (xb, yb) = lb.image_from_normalized((u / 192.0) as f32, (v / 192.0) as f32);
+                assert!(
+                    (f64::from(xb) - x).abs() < 0.5 && (f64::from(yb) - y).abs() < 0.5,
+                    "{w}x{h}: ({x},{y}) -> ({xb},{yb})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_frame_is_centred_and_padded_with_zero() {
+        // A 4x2 white frame into an 8x8 square: scale 2, 2 rows of padding above and below.
+        let data = vec![255u8; 4 * 2 * 3];
+        let img = ImageView::new(Resolution::new(4, 2), PixelFormat::Rgb8, &data).unwrap();
+        let lb = Letterbox::new(img.resolution(), 8);
+        let mut out = vec![-1; 8 * 8 * 3];
+        lb.fill_rgb_i32(img, &mut out).unwrap();
+        for v in 0..8 {
+            let expect = if (2..6).contains(&v) { 255 } else { 0 };
+            assert!(
+                out[v * 24..(v + 1) * 24].iter().all(|&p| p == expect),
+                "row {v}"
+            );
+        }
+    }
+
+    #[test]
+    fn gray_and_rgba_frames_give_the_same_tensor_as_their_rgb_copy() {
+        let (w, h) = (37u32, 23u32);
+        let gray: Vec<u8> = (0..w * h).map(|i| (i * 7 % 251) as u8).collect();
+        let rgb: Vec<u8> = gray.iter().flat_map(|&g| [g, g, g]).collect();
+        let rgba: Vec<u8> = gray.iter().flat_map(|&g| [g, g, g, 9]).collect();
+        let r = Resolution::new(w, h);
+        let lb = Letterbox::new(r, 64);
+        let fill = |f, d: &[u8]| {
+            let mut out = vec![0; 64 * 64 * 3];
+            lb.fill_rgb_i32(ImageView::new(r, f, d).unwrap(), &mut out)
+                .unwrap();
+            out
+        };
+        let want = fill(PixelFormat::Rgb8, &rgb);
+        assert_eq!(fill(PixelFormat::Gray8, &gray), want);
+        assert_eq!(fill(PixelFormat::Rgba8, &rgba), want);
+    }
+
+    #[test]
+    fn a_frame_of_another_size_is_refused() {
+        let data = vec![0u8; 10 * 10 * 3];
+        let img = ImageView::new(Resolution::new(10, 10), PixelFormat::Rgb8, &data).unwrap();
+        let lb = Letterbox::new(Resolution::new(20, 10), 8);
+        assert!(lb.fill_rgb_i32(img, &mut vec![0; 8 * 8 * 3]).is_err());
+    }
+}

@@ -1,0 +1,238 @@
+//! MoveNet SinglePose through tract-onnx.
+//!
+//! The model is loaded and optimised once for its fixed input shape; the runnable state and the
+//! input tensor are kept and reused, so a frame costs no allocation in this code after the first
+//! (tract allocates its own intermediate tensors).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tract_linalg::multithread::Executor;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::runtime::RunOptions;
+
+use super::letterbox::Letterbox;
+use super::model::ModelSpec;
+use super::{Estimate, Joint, Keypoint, Pose, PoseEstimator, StageTimings};
+use crate::error::PoseError;
+use crate::frame::ImageView;
+
+/// How to run the model.
+#[derive(Clone, Debug)]
+pub struct OnnxOptions {
+    /// Threads for tract's kernels. 1 (the default) runs on the calling thread only, which gives
+    /// the most predictable latency; more hands tract a rayon pool of that size.
+    pub threads: usize,
+}
+
+impl Default for OnnxOptions {
+    fn default() -> Self {
+        Self { threads: 1 }
+    }
+}
+
+/// MoveNet SinglePose (Lightning or Thunder) run by tract on the CPU.
+pub struct OnnxEstimator {
+    name: String,
+    sha256: String,
+    size: u32,
+    state: TypedSimpleState,
+    // Invariant: shape [1, size, size, 3], i32. Shared with tract only during `infer`, so it is
+    // exclusively ours (and writable in place) between runs.
+    input: Arc<Tensor>,
+    letterbox: Option<Letterbox>,
+    // (y, x, score) per joint, normalised to the padded square.
+    raw: [[f32; 3]; Joint::COUNT],
+}
+
+fn invalid(name: &str, e: impl std::fmt::Display) -> PoseError {
+    PoseError::ModelInvalid {
+        name: name.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+fn square_input_side(model: &TypedModel) -> anyhow::Result<u32> {
+    use anyhow::{Context, ensure};
+    let fact = model.input_fact(0)?;
+    let shape: Vec<usize> = fact
+        .shape
+        .as_concrete()
+        .context("input shape is not fixed")?
+        .to_vec();
+    ensure!(
+        fact.datum_type == i32::datum_type(),
+        "input is {:?}, expected int32",
+        fact.datum_type
+    );
+    ensure!(
+        shape.len() == 4 && shape[0] == 1 && shape[1] == shape[2] && shape[3] == 3,
+        "input shape is {shape:?}, expected [1, S, S, 3]"
+    );
+    let out = model.output_fact(0)?;
+    let out_shape = out
+        .shape
+        .as_concrete()
+        .context("output shape is not fixed")?;
+    ensure!(
+        out_shape == [1, 1, 17, 3],
+        "output shape is {out_shape:?}, expected [1, 1, 17, 3]"
+    );
+    u32::try_from(shape[1]).context("input side too large")
+}
+
+impl OnnxEstimator {
+    /// Loads and optimises `spec` for its fixed input shape.
+    ///
+    /// # Errors
+    /// [`PoseError::ModelRead`] for an unreadable file, [`PoseError::ModelInvalid`] for bytes that
+    /// are not a MoveNet SinglePose ONNX model, [`PoseError::ThreadPool`] when the pool for
+    /// `threads > 1` cannot start.
+    pub fn load(spec: &ModelSpec, options: &OnnxOptions) -> Result<Self, PoseError> {
+        let model = spec.bytes()?;
+        let name = model.name;
+        let typed = onnx()
+            .model_for_read(&mut &*model.bytes)
+            .and_then(|m| m.into_typed())
+            .map_err(|e| invalid(&name, format!("{e:#}")))?;
+        let size = square_input_side(&typed).map_err(|e| invalid(&name, format!("{e:#}")))?;
+        let optimized = typed
+            .into_optimized()
+            .map_err(|e| invalid(&name, format!("{e:#}")))?;
+        let mut run_options = RunOptions::default();
+        if options.threads > 1 {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(options.threads)
+                .thread_name(|i| format!("posture-tract-{i}"))
+                .build()
+                .map_err(|e| PoseError::ThreadPool {
+                    threads: options.threads,
+                    reason: e.to_string(),
+                })?;
+            run_options.executor = Some(Executor::MultiThread(Arc::new(pool)));
+        }
+        let plan = optimized
+            .into_runnable_with_options(&run_options)
+            .map_err(|e| invalid(&name, format!("{e:#}")))?;
+        let state = plan.spawn().map_err(|e| invalid(&name, format!("{e:#}")))?;
+        let side = size as usize;
+        let input = Tensor::zero::<i32>(&[1, side, side, 3]).map_err(|e| invalid(&name, e))?;
+        Ok(Self {
+            name,
+            sha256: model.sha256,
+            size,
+            state,
+            input: Arc::new(input),
+            letterbox: None,
+            raw: [[0.0; 3]; Joint::COUNT],
+        })
+    }
+
+    /// `lightning`, `thunder` or the model file's path.
+    pub fn model_name(&self) -> &str {
+        &self.name
+    }
+
+    /// Hex sha256 of the model file.
+    pub fn model_sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The side of the model's square input in pixels (192 for Lightning, 256 for Thunder).
+    pub fn input_size(&self) -> u32 {
+        self.size
+    }
+
+    /// The letterbox used for the last frame, if any.
+    pub fn letterbox(&self) -> Option<&Letterbox> {
+        self.letterbox.as_ref()
+    }
+
+    /// Stage 1: letterbox `image` into the input tensor (reusing the taps while the frame size
+    /// stays the same).
+    ///
+    /// # Errors
+    /// A frame error when the image is unusable; [`PoseError::Inference`] if tract still held
+    /// the input tensor (it never does between calls).
+    pub fn preprocess(&mut self, image: ImageView<'_>) -> Result<(), PoseError> {
+        if self.letterbox.as_ref().map(Letterbox::resolution) != Some(image.resolution()) {
+            self.letterbox = Some(Letterbox::new(image.resolution(), self.size));
+        }
+        let lb = self
+            .letterbox
+            .as_ref()
+            .ok_or_else(|| PoseError::Inference("letterbox missing".into()))?;
+        let tensor = Arc::get_mut(&mut self.input)
+            .ok_or_else(|| PoseError::Inference("input tensor still in use by the model".into()))?;
+        let mut view = tensor
+            .try_as_plain_ram_mut()
+            .map_err(|e| PoseError::Inference(e.to_string()))?;
+        let input = view
+            .as_slice_mut::<i32>()
+            .map_err(|e| PoseError::Inference(e.to_string()))?;
+        lb.fill_rgb_i32(image, input)?;
+        Ok(())
+    }
+
+    /// Stage 2: run the network on the current input.
+    ///
+    /// # Errors
+    /// [`PoseError::Inference`] when tract fails.
+    pub fn infer(&mut self) -> Result<(), PoseError> {
+        let outputs = self
+            .state
+            .run(tvec![TValue::from_const(Arc::clone(&self.input))])
+            .map_err(|e| PoseError::Inference(format!("{e:#}")))?;
+        let out = outputs
+            .first()
+            .ok_or_else(|| PoseError::Inference("model gave no output".into()))?;
+        let view = out
+            .try_as_plain_ram()
+            .map_err(|e| PoseError::Inference(e.to_string()))?;
+        let values = view
+            .as_slice::<f32>()
+            .map_err(|e| PoseError::Inference(e.to_string()))?;
+        if values.len() != Joint::COUNT * 3 {
+            return Err(PoseError::Inference(format!(
+                "model gave {} values, expected 51",
+                values.len()
+            )));
+        }
+        for (dst, src) in self.raw.iter_mut().zip(values.chunks_exact(3)) {
+            dst.copy_from_slice(src);
+        }
+        Ok(())
+    }
+
+    /// Stage 3: the last output as keypoints in the last frame's pixels.
+    pub fn decode(&self) -> Pose {
+        let mut pose = Pose::default();
+        if let Some(lb) = &self.letterbox {
+            for (k, &[y, x, score]) in pose.keypoints.iter_mut().zip(self.raw.iter()) {
+                let (x_px, y_px) = lb.image_from_normalized(x, y);
+                *k = Keypoint { x_px, y_px, score };
+            }
+        }
+        pose
+    }
+}
+
+impl PoseEstimator for OnnxEstimator {
+    fn estimate(&mut self, image: ImageView<'_>) -> Result<Estimate, PoseError> {
+        let t0 = Instant::now();
+        self.preprocess(image)?;
+        let t1 = Instant::now();
+        self.infer()?;
+        let t2 = Instant::now();
+        let pose = self.decode();
+        let t3 = Instant::now();
+        Ok(Estimate {
+            pose,
+            timings: StageTimings {
+                letterbox: t1 - t0,
+                inference: t2 - t1,
+                decode: t3 - t2,
+            },
+        })
+    }
+}

@@ -1,0 +1,261 @@
+//! The `posture` binary: outputs, exit codes and error lines.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::fixture;
+
+fn posture(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_posture"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+/// One clear line on stderr, no panic.
+fn assert_one_error_line(o: &Output, names: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "exit code; stderr: {err}");
+    assert!(!err.contains("panicked"), "no panic: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains(names), "names {names}: {err}");
+}
+
+#[test]
+fn analyze_prints_one_versioned_json_record_per_image() {
+    let o = posture(&[
+        "analyze",
+        fixture("skimage_astronaut.png").to_str().unwrap(),
+        fixture("skimage_camera.png").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs = json_lines(&o);
+    assert_eq!(recs.len(), 2);
+    for r in &recs {
+        assert_eq!(r["format"], "posture.analyze");
+        assert_eq!(r["version"], 1);
+        assert_eq!(r["model"], "lightning");
+        assert_eq!(
+            (r["width_px"].as_u64(), r["height_px"].as_u64()),
+            (Some(512), Some(512))
+        );
+        let kps = r["keypoints"].as_array().unwrap();
+        assert_eq!(kps.len(), 17);
+        assert_eq!(kps[5]["name"], "left_shoulder");
+        for stage in ["read_image_ms", "letterbox_ms", "inference_ms", "decode_ms"] {
+            assert!(r["timings"][stage].as_f64().unwrap() >= 0.0);
+        }
+    }
+    assert!(
+        recs[0]["image"]
+            .as_str()
+            .unwrap()
+            .ends_with("skimage_astronaut.png")
+    );
+}
+
+#[test]
+fn analyze_goes_on_past_bad_images_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("matplotlib_grace_hopper.jpg"),
+        dir.path().join("a_good.jpg"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("b_empty.png"), b"").unwrap();
+    std::fs::write(
+        dir.path().join("c_corrupt.png"),
+        b"\x89PNG\r\n\x1a\nnot really",
+    )
+    .unwrap();
+    let out = dir.path().join("out.jsonl");
+    let o = posture(&[
+        "analyze",
+        dir.path().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(
+        err.contains("b_empty.png") && err.contains("empty"),
+        "{err}"
+    );
+    assert!(err.contains("c_corrupt.png"), "{err}");
+    let text = std::fs::read_to_string(out).unwrap();
+    let recs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 3);
+    assert_eq!(recs[0]["keypoints"].as_array().map(Vec::len), Some(17));
+    assert!(recs[1]["error"].as_str().unwrap().contains("b_empty.png"));
+    assert!(recs[2]["error"].is_string());
+}
+
+#[test]
+fn an_unreadable_image_is_one_error_line_and_exit_2() {
+    let o = posture(&["analyze", "/nonexistent/photo.png"]);
+    assert_one_error_line(&o, "/nonexistent/photo.png");
+}
+
+#[test]
+fn a_zero_byte_image_is_one_error_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("zero.jpg");
+    std::fs::write(&p, b"").unwrap();
+    let o = posture(&["analyze", p.to_str().unwrap()]);
+    assert_one_error_line(&o, "zero.jpg");
+}
+
+#[test]
+fn a_missing_model_is_one_error_line_and_exit_2() {
+    let img = fixture("skimage_astronaut.png");
+    let o = posture(&[
+        "analyze",
+        "--model",
+        "/nowhere/movenet.onnx",
+        img.to_str().unwrap(),
+    ]);
+    assert_one_error_line(&o, "/nowhere/movenet.onnx");
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn a_corrupt_model_is_one_error_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = fixture("skimage_astronaut.png");
+    let garbage = dir.path().join("garbage.onnx");
+    std::fs::write(&garbage, b"definitely not a protobuf \x00\x01\x02\xff\xfe").unwrap();
+    // The real model cut in half.
+    let truncated = dir.path().join("truncated.onnx");
+    std::fs::write(
+        &truncated,
+        &posture::pose::model::LIGHTNING_ONNX[..4_000_000],
+    )
+    .unwrap();
+    let empty = dir.path().join("empty.onnx");
+    std::fs::write(&empty, b"").unwrap();
+    for model in [&garbage, &truncated, &empty] {
+        let o = posture(&[
+            "analyze",
+            "--model",
+            model.to_str().unwrap(),
+            img.to_str().unwrap(),
+        ]);
+        assert_one_error_line(&o, model.file_name().unwrap().to_str().unwrap());
+    }
+}
+
+#[test]
+fn overlay_draws_the_skeleton_on_a_copy_of_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixture("skimage_astronaut.png");
+    let o = posture(&[
+        "analyze",
+        src.to_str().unwrap(),
+        "--overlay",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rec = &json_lines(&o)[0];
+    let drawn = image::open(dir.path().join("skimage_astronaut.overlay.png"))
+        .unwrap()
+        .to_rgb8();
+    let orig = image::open(&src).unwrap().to_rgb8();
+    assert_eq!(drawn.dimensions(), orig.dimensions());
+    // At each confident keypoint the overlay shows the marker's colour, which the photo did not.
+    let mut marked = 0;
+    for k in rec["keypoints"].as_array().unwrap() {
+        if k["score"].as_f64().unwrap() < 0.3 {
+            continue;
+        }
+        let (x, y) = (
+            k["x_px"].as_f64().unwrap() as u32,
+            k["y_px"].as_f64().unwrap() as u32,
+        );
+        let px = drawn.get_pixel(x, y).0;
+        let name = k["name"].as_str().unwrap();
+        let want = if name.starts_with("left_") {
+            posture::draw::LEFT_COLOR
+        } else if name.starts_with("right_") {
+            posture::draw::RIGHT_COLOR
+        } else {
+            posture::draw::CENTER_COLOR
+        };
+        assert_eq!(px, want, "{name} at ({x}, {y})");
+        marked += 1;
+    }
+    assert!(marked >= 5, "{marked} keypoints drawn");
+    let changed = drawn
+        .pixels()
+        .zip(orig.pixels())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(
+        changed > 1000 && changed < 512 * 512 / 4,
+        "{changed} pixels changed"
+    );
+}
+
+#[test]
+fn bench_prints_percentiles_per_stage() {
+    let o = posture(&["bench", "--frames", "3", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = &json_lines(&o)[0];
+    assert_eq!(r["model"], "lightning");
+    assert_eq!(r["frames"], 3);
+    for stage in ["letterbox", "inference", "decode", "total"] {
+        let s = &r[stage];
+        let (p50, p95, p99) = (
+            s["p50_ms"].as_f64().unwrap(),
+            s["p95_ms"].as_f64().unwrap(),
+            s["p99_ms"].as_f64().unwrap(),
+        );
+        assert!(0.0 <= p50 && p50 <= p95 && p95 <= p99, "{stage}: {s}");
+    }
+    assert!(
+        r["inference"]["p50_ms"].as_f64().unwrap() > 0.1,
+        "the network really ran"
+    );
+    let table = posture(&["bench", "--frames", "2"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("p50 ms") && text.contains("inference"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_model_flag_accepts_thunder_and_a_path() {
+    let img = fixture("skimage_astronaut.png");
+    let o = posture(&["analyze", "--model", "thunder", img.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json_lines(&o)[0]["model"], "thunder");
+    let model_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/movenet_singlepose_lightning_v4.onnx");
+    let o = posture(&[
+        "analyze",
+        "--model",
+        model_path.to_str().unwrap(),
+        "--threads",
+        "2",
+        img.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = &json_lines(&o)[0];
+    assert_eq!(r["model_sha256"], posture::pose::model::LIGHTNING_SHA256);
+}

@@ -1,0 +1,172 @@
+//! The real MoveNet models on the real photos in `tests/fixtures/`.
+
+use posture::analyze::read_image;
+use posture::pose::{Joint, Keypoint, ModelSpec, OnnxEstimator, OnnxOptions, Pose, PoseEstimator};
+
+use crate::fixture;
+
+fn estimate(model: ModelSpec, image: &str) -> Pose {
+    let mut est =
+        OnnxEstimator::load(&model, &OnnxOptions::default()).expect("bundled model loads");
+    let img = read_image(&fixture(image)).expect("fixture decodes");
+    est.estimate(img.view()).expect("inference runs").pose
+}
+
+#[test]
+fn astronaut_keypoints_land_on_face_and_shoulders() {
+    for model in [ModelSpec::Lightning, ModelSpec::Thunder] {
+        let p = estimate(model.clone(), "skimage_astronaut.png");
+        let k = |j| p.get(j);
+        let (nose, le, re, ls, rs) = (
+            k(Joint::Nose),
+            k(Joint::LeftEye),
+            k(Joint::RightEye),
+            k(Joint::LeftShoulder),
+            k(Joint::RightShoulder),
+        );
+        assert!(
+            le.y_px < nose.y_px && re.y_px < nose.y_px,
+            "{model}: eyes above the nose: {p:?}"
+        );
+        assert!(
+            nose.y_px < (ls.y_px + rs.y_px) / 2.0,
+            "{model}: nose above the shoulder line"
+        );
+        assert!(
+            ls.score >= 0.3 && rs.score >= 0.3,
+            "{model}: both shoulders seen: {ls:?} {rs:?}"
+        );
+        // The person faces the camera: their left shoulder is on the image's right, and the
+        // shoulders sit either side of the head, well apart (the torso fills ~half the frame).
+        assert!(
+            ls.x_px > nose.x_px && nose.x_px > rs.x_px,
+            "{model}: shoulders at the sides: {ls:?} {nose:?} {rs:?}"
+        );
+        assert!(
+            ls.x_px - rs.x_px > 0.3 * 512.0,
+            "{model}: shoulder width {}",
+            ls.x_px - rs.x_px
+        );
+        assert!(
+            le.x_px > re.x_px,
+            "{model}: the left eye is on the image's right"
+        );
+    }
+}
+
+#[test]
+fn man_leaning_over_the_tripod_has_his_head_ahead_of_his_hips() {
+    for model in [ModelSpec::Lightning, ModelSpec::Thunder] {
+        let p = estimate(model.clone(), "skimage_camera.png");
+        let seen = |j| p.visible(j, 0.3);
+        let ear = seen(Joint::RightEar)
+            .or(seen(Joint::LeftEar))
+            .expect("an ear is seen");
+        let nose = p.get(Joint::Nose);
+        let hips: Vec<Keypoint> = [Joint::LeftHip, Joint::RightHip]
+            .into_iter()
+            .filter_map(seen)
+            .collect();
+        assert!(!hips.is_empty(), "{model}: a hip is seen: {p:?}");
+        let hip_x = hips.iter().map(|k| k.x_px).sum::<f32>() / hips.len() as f32;
+        // He faces where his nose points (from the ear), and his head is that way of his hips.
+        let facing = (nose.x_px - ear.x_px).signum();
+        assert!(
+            facing > 0.0,
+            "{model}: he faces the image's right (nose ahead of the ear)"
+        );
+        let ahead = (nose.x_px - hip_x) * facing;
+        assert!(ahead > 100.0, "{model}: head {ahead} px ahead of the hips");
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Golden {
+    model_sha256: String,
+    keypoints: Vec<GoldenKeypoint>,
+}
+
+#[derive(serde::Deserialize)]
+struct GoldenKeypoint {
+    name: String,
+    x: f32,
+    y: f32,
+    score: f32,
+}
+
+fn golden(stem: &str) -> Golden {
+    let text =
+        std::fs::read_to_string(fixture(&format!("golden/{stem}.json"))).expect("golden file");
+    serde_json::from_str(&text).expect("golden parses")
+}
+
+/// Keypoints match those computed independently with onnxruntime (tests/fixtures/golden/make_golden.py)
+/// within 0.5 px in the original frame.
+#[test]
+fn keypoints_match_the_onnxruntime_golden_reference_within_half_a_pixel() {
+    for (image, model, spec) in [
+        ("skimage_astronaut.png", "lightning", ModelSpec::Lightning),
+        ("skimage_camera.png", "lightning", ModelSpec::Lightning),
+        ("skimage_astronaut.png", "thunder", ModelSpec::Thunder),
+    ] {
+        let stem = format!("{}.{model}", image.trim_end_matches(".png"));
+        let g = golden(&stem);
+        let est = OnnxEstimator::load(&spec, &OnnxOptions::default()).unwrap();
+        assert_eq!(
+            g.model_sha256,
+            est.model_sha256(),
+            "the golden was made with this model"
+        );
+        let p = estimate(spec, image);
+        for (j, gk) in Joint::ALL.into_iter().zip(&g.keypoints) {
+            assert_eq!(j.name(), gk.name);
+            let k = p.get(j);
+            let d = ((k.x_px - gk.x).powi(2) + (k.y_px - gk.y).powi(2)).sqrt();
+            assert!(
+                d <= 0.5,
+                "{stem} {}: ({}, {}) vs ({}, {}): {d} px",
+                gk.name,
+                k.x_px,
+                k.y_px,
+                gk.x,
+                gk.y
+            );
+            assert!(
+                (k.score - gk.score).abs() < 0.01,
+                "{stem} {} score {} vs {}",
+                gk.name,
+                k.score,
+                gk.score
+            );
+        }
+    }
+}
+
+/// The letterbox fills the model input exactly (bit for bit) as the independent numpy
+/// implementation of the documented formula did.
+#[test]
+fn letterbox_matches_the_reference_input_tensor() {
+    for (image, model, size) in [
+        ("skimage_astronaut.png", "lightning", 192usize),
+        ("skimage_camera.png", "lightning", 192),
+        ("skimage_astronaut.png", "thunder", 256),
+    ] {
+        let want = std::fs::read(fixture(&format!(
+            "golden/{}.{model}.input.u8.raw",
+            image.trim_end_matches(".png")
+        )))
+        .unwrap();
+        let img = read_image(&fixture(image)).unwrap();
+        let lb = posture::pose::Letterbox::new(img.resolution(), size as u32);
+        let mut got = vec![0i32; size * size * 3];
+        lb.fill_rgb_i32(img.view(), &mut got).unwrap();
+        let want: Vec<i32> = want.into_iter().map(i32::from).collect();
+        let n_off = got.iter().zip(&want).filter(|(g, w)| g != w).count();
+        assert_eq!(
+            n_off,
+            0,
+            "{image} {model}: {n_off} of {} values differ",
+            want.len()
+        );
+    }
+}
