@@ -16,6 +16,8 @@ use posture::pose::{
     DEFAULT_SCORE_THRESHOLD, ModelSpec, OnnxEstimator, OnnxOptions, PoseEstimator,
 };
 
+use crate::live_cmd::{self, LiveArgs, SourceArgs};
+
 /// Watches how you sit or stand, from a camera, a video or images.
 #[derive(Debug, Parser)]
 #[command(name = "posture", version, about)]
@@ -26,7 +28,7 @@ pub struct Args {
 
 /// Options of the pose model, shared by the commands that run it.
 #[derive(Debug, clap::Args)]
-struct ModelArgs {
+pub(crate) struct ModelArgs {
     /// Pose model: `lightning` (fast, default), `thunder` (accurate) or the path of a MoveNet
     /// SinglePose .onnx file.
     #[arg(
@@ -34,14 +36,14 @@ struct ModelArgs {
         default_value = "lightning",
         value_name = "lightning|thunder|PATH"
     )]
-    model: ModelSpec,
+    pub(crate) model: ModelSpec,
     /// Threads for the network's kernels (1 gives the steadiest latency).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-    threads: u16,
+    pub(crate) threads: u16,
 }
 
 impl ModelArgs {
-    fn load(&self) -> anyhow::Result<OnnxEstimator> {
+    pub(crate) fn load(&self) -> anyhow::Result<OnnxEstimator> {
         Ok(OnnxEstimator::load(
             &self.model,
             &OnnxOptions {
@@ -53,6 +55,31 @@ impl ModelArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Watch posture live from a camera (the default), a video file or a folder of images.
+    ///
+    /// Shows a window with the image, skeleton and angles; without a display (or with
+    /// --headless) prints one status line per second, or JSON lines with --json.
+    /// Stop with Ctrl-C, Escape or by closing the window.
+    Monitor {
+        #[command(flatten)]
+        source: SourceArgs,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        live: LiveArgs,
+    },
+    /// The whole live pipeline on a short real clip bundled in the binary (no camera needed).
+    Demo {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        live: LiveArgs,
+        /// Times to play the clip (100 frames at 60 fps, 1.7 s each).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        loops: u32,
+    },
+    /// List the cameras this machine has (exit 1 when there are none).
+    Cameras,
     /// Find the keypoints in images: one JSON line per image (format `posture.analyze` v1).
     ///
     /// Exits 0 when every image was analysed, 2 when any failed (the others are still analysed).
@@ -88,6 +115,21 @@ enum Command {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also time every node of the network and print the time per kind of op (tract's
+        /// profile), to see where inference spends its time.
+        #[arg(long)]
+        profile_ops: bool,
+        /// Measure the whole live pipeline instead: a synthetic camera at --camera-fps feeding
+        /// the capture and inference threads, for --duration-secs; prints latency percentiles,
+        /// drops, and the latency of the first and last thirds (a growing backlog shows there).
+        #[arg(long)]
+        pipeline: bool,
+        /// With --pipeline: the synthetic camera's frame rate.
+        #[arg(long, default_value_t = 30.0)]
+        camera_fps: f64,
+        /// With --pipeline: how long to run.
+        #[arg(long, default_value_t = 20.0)]
+        duration_secs: f64,
     },
 }
 
@@ -118,32 +160,104 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             overlay.as_deref(),
             score_threshold,
         ),
+        Command::Monitor {
+            source,
+            model,
+            live,
+        } => {
+            let source = source.open()?;
+            let estimator = model.load()?;
+            live_cmd::run(source, estimator, &live)
+        }
+        Command::Demo { model, live, loops } => {
+            let source = live_cmd::demo_source(loops)?;
+            let estimator = model.load()?;
+            live_cmd::run(source, estimator, &live)
+        }
+        Command::Cameras => live_cmd::cameras(),
+        Command::Bench {
+            model,
+            width,
+            height,
+            pipeline: true,
+            camera_fps,
+            duration_secs,
+            json,
+            ..
+        } => live_cmd::bench_pipeline(
+            &model,
+            Resolution::new(width, height),
+            camera_fps,
+            duration_secs,
+            json,
+        ),
         Command::Bench {
             model,
             frames,
             width,
             height,
             json,
-        } => {
-            let mut estimator = model.load()?;
-            let frame = bench::synthetic_frame(Resolution::new(width, height));
-            let report = bench::run(
-                &mut estimator,
-                &frame,
-                usize::from(model.threads),
-                10,
-                frames as usize,
+            profile_ops,
+            ..
+        } => bench_cmd(
+            &model,
+            frames as usize,
+            Resolution::new(width, height),
+            json,
+            profile_ops,
+        ),
+    }
+}
+
+fn bench_cmd(
+    model: &ModelArgs,
+    frames: usize,
+    resolution: Resolution,
+    json: bool,
+    profile_ops: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut estimator = model.load()?;
+    let frame = bench::synthetic_frame(resolution);
+    let report = bench::run(
+        &mut estimator,
+        &frame,
+        usize::from(model.threads),
+        10,
+        frames,
+    )?;
+    let ops = if profile_ops {
+        Some(estimator.profile_ops(frames)?)
+    } else {
+        None
+    };
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let mut value = serde_json::to_value(&report)?;
+        if let (Some(ops), Some(obj)) = (&ops, value.as_object_mut()) {
+            obj.insert("ops".into(), serde_json::to_value(ops)?);
+        }
+        serde_json::to_writer(&mut stdout, &value)?;
+        writeln!(stdout)?;
+    } else {
+        write!(stdout, "{report}")?;
+        if let Some(ops) = &ops {
+            let total: f64 = ops.iter().map(|o| o.ms_per_run).sum();
+            writeln!(
+                stdout,
+                "\n{:<28} {:>6} {:>9} {:>6}",
+                "tract op", "nodes", "ms/run", "share"
             )?;
-            let mut stdout = std::io::stdout().lock();
-            if json {
-                serde_json::to_writer(&mut stdout, &report)?;
-                writeln!(stdout)?;
-            } else {
-                write!(stdout, "{report}")?;
+            for o in ops {
+                let share = 100.0 * o.ms_per_run / total.max(f64::MIN_POSITIVE);
+                writeln!(
+                    stdout,
+                    "{:<28} {:>6} {:>9.3} {:>5.1}%",
+                    o.op, o.nodes, o.ms_per_run, share
+                )?;
             }
-            Ok(ExitCode::SUCCESS)
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn analyze_cmd(

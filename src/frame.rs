@@ -208,3 +208,64 @@ mod tests {
         assert_eq!(a.to_rgb8(), vec![1, 2, 3]);
     }
 }
+
+/// A captured frame: RGB pixels with their sequence number and timestamps. Buffers are reused:
+/// a source resizes and overwrites a frame handed back to it.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    /// Position in the stream, from 0.
+    pub seq: u64,
+    /// When the frame was captured (for cameras) or read (for files and images).
+    pub captured_at: std::time::Instant,
+    /// Media time: seconds since the stream started (the frame's own time for files, elapsed
+    /// wall time for cameras).
+    pub t_secs: f64,
+    resolution: Resolution,
+    // Invariant: len == resolution.pixels() * 3.
+    rgb: Vec<u8>,
+}
+
+impl Default for Frame {
+    fn default() -> Self {
+        Self {
+            seq: 0,
+            captured_at: std::time::Instant::now(),
+            t_secs: 0.0,
+            resolution: Resolution::new(0, 0),
+            rgb: Vec::new(),
+        }
+    }
+}
+
+impl Frame {
+    /// Sets the frame's size, keeping the buffer's allocation when it is large enough, and
+    /// returns the RGB bytes to fill (contents unspecified).
+    pub fn resize(&mut self, resolution: Resolution) -> &mut [u8] {
+        self.resolution = resolution;
+        self.rgb.resize(resolution.pixels() * 3, 0);
+        &mut self.rgb
+    }
+
+    /// Size in pixels.
+    pub fn resolution(&self) -> Resolution {
+        self.resolution
+    }
+
+    /// The RGB bytes.
+    pub fn rgb(&self) -> &[u8] {
+        &self.rgb
+    }
+
+    /// The RGB bytes, writable (the size stays as it is).
+    pub fn rgb_mut(&mut self) -> &mut [u8] {
+        &mut self.rgb
+    }
+
+    /// Borrows the frame as an image.
+    ///
+    /// # Errors
+    /// [`FrameError::Empty`] before the frame was filled.
+    pub fn view(&self) -> Result<ImageView<'_>, FrameError> {
+        ImageView::new(self.resolution, PixelFormat::Rgb8, &self.rgb)
+    }
+}

@@ -9,8 +9,12 @@
 //!                                  ──► analyze (JSON records) / draw (skeleton overlay)
 //! ```
 //!
-//! Geometry, drawing and statistics are pure functions; only `analyze::read_image` and the
-//! estimator's model loading touch the file system.
+//! Live runs (camera, video, image folders, the demo clip) go through one path, [`pipeline::run`]:
+//! a capture thread, an inference thread and the caller's thread, over bounded channels that
+//! drop stale frames.
+//!
+//! Geometry, drawing, rendering and statistics are pure functions; sources, the estimator's
+//! model loading and the window are the only parts that touch the outside world.
 #![deny(missing_docs)]
 
 pub mod analyze;
@@ -18,6 +22,13 @@ pub mod bench;
 pub mod draw;
 pub mod error;
 pub mod frame;
+pub mod geometry;
+pub mod live;
+pub mod pipeline;
 pub mod pose;
+pub mod render;
+pub mod source;
+#[cfg(feature = "window")]
+pub mod window;
 
 pub use error::{Error, Result};

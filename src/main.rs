@@ -1,6 +1,7 @@
 //! The `posture` command line. Thin: parse, run, map the outcome to an exit code.
 
 mod cli;
+mod live_cmd;
 
 use std::process::ExitCode;
 

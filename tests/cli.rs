@@ -259,3 +259,85 @@ fn the_model_flag_accepts_thunder_and_a_path() {
     let r = &json_lines(&o)[0];
     assert_eq!(r["model_sha256"], posture::pose::model::LIGHTNING_SHA256);
 }
+
+#[test]
+fn monitor_without_a_camera_exits_2_with_one_line_suggesting_video_or_demo() {
+    let o = posture(&["monitor", "--headless", "--camera", "7"]);
+    assert_one_error_line(&o, "camera");
+    let err = stderr(&o);
+    assert!(
+        err.contains("--video") && err.contains("posture demo"),
+        "{err}"
+    );
+}
+
+#[test]
+fn demo_runs_headless_to_the_end_of_the_clip_with_status_lines() {
+    let o = posture(&["demo", "--headless", "--loops", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let status: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("fps") && l.contains("latency"))
+        .collect();
+    assert!(!status.is_empty(), "per-second status lines: {out}");
+    let err = stderr(&o);
+    assert!(
+        err.contains("end of stream") && err.contains("200 frames captured"),
+        "{err}"
+    );
+}
+
+#[test]
+fn monitor_analyses_every_frame_of_a_video_offline_as_json_lines() {
+    let video = fixture("pose2sim_cam01_small_faststart.mp4");
+    let o = posture(&[
+        "monitor",
+        "--video",
+        video.to_str().unwrap(),
+        "--headless",
+        "--json",
+        "--as-fast-as-possible",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs = json_lines(&o);
+    assert_eq!(recs.len(), 100, "one line per frame, none dropped");
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r["format"], "posture.live");
+        assert_eq!(r["kind"], "frame");
+        assert_eq!(r["seq"], i as u64);
+        assert_eq!(r["dropped_frames"], 0);
+        assert_eq!(r["keypoints"].as_array().map(Vec::len), Some(17));
+    }
+    assert!(
+        (recs[60]["t_secs"].as_f64().unwrap() - 1.0).abs() < 1e-9,
+        "media time at 60 fps"
+    );
+    // A standing man, full body: hips below shoulders in most frames.
+    let upright = recs
+        .iter()
+        .filter(|r| r["keypoints"][11]["y_px"].as_f64() > r["keypoints"][5]["y_px"].as_f64())
+        .count();
+    assert!(upright > 90, "{upright} frames with hips below shoulders");
+}
+
+#[test]
+fn a_truncated_video_is_one_error_line_naming_the_file_and_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(fixture("pose2sim_cam01_small_faststart.mp4")).unwrap();
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let o = posture(&[
+        "monitor",
+        "--video",
+        cut.to_str().unwrap(),
+        "--headless",
+        "--json",
+        "--as-fast-as-possible",
+    ]);
+    assert_one_error_line(&o, "cut.mp4");
+    let err = stderr(&o);
+    assert!(err.contains("at frame"), "{err}");
+    // What was analysed before the bad frame was printed, not lost.
+    assert!(!json_lines(&o).is_empty());
+}

@@ -11,7 +11,7 @@ use crate::frame::ImageView;
 
 pub use letterbox::Letterbox;
 pub use model::ModelSpec;
-pub use onnx::{OnnxEstimator, OnnxOptions};
+pub use onnx::{OnnxEstimator, OnnxOptions, OpProfile};
 
 /// A body keypoint, in MoveNet's (COCO-17) output order. "Left" is the person's own left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

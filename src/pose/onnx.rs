@@ -31,6 +31,17 @@ impl Default for OnnxOptions {
     }
 }
 
+/// Time spent in one kind of tract op, per run of the network.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct OpProfile {
+    /// tract's op name, e.g. `DepthWiseConv`.
+    pub op: String,
+    /// Milliseconds per run.
+    pub ms_per_run: f64,
+    /// Nodes of this op in the optimised graph.
+    pub nodes: usize,
+}
+
 /// MoveNet SinglePose (Lightning or Thunder) run by tract on the CPU.
 pub struct OnnxEstimator {
     name: String,
@@ -202,6 +213,41 @@ impl OnnxEstimator {
             dst.copy_from_slice(src);
         }
         Ok(())
+    }
+
+    /// Runs the network `runs` times on the current input, timing every node, and returns the
+    /// time per run spent in each kind of op (tract's op names), largest first. Slower than
+    /// [`OnnxEstimator::infer`] by the timing overhead; for finding where the time goes.
+    ///
+    /// # Errors
+    /// [`PoseError::Inference`] when tract fails.
+    pub fn profile_ops(&mut self, runs: usize) -> Result<Vec<OpProfile>, PoseError> {
+        let mut by_op: std::collections::BTreeMap<String, (std::time::Duration, usize)> =
+            Default::default();
+        for _ in 0..runs {
+            let input = tvec![TValue::from_const(Arc::clone(&self.input))];
+            self.state
+                .run_plan_with_eval(input, |ctx, op_state, node, inputs| {
+                    let t0 = Instant::now();
+                    let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                    let entry = by_op.entry(node.op.name().to_string()).or_default();
+                    entry.0 += t0.elapsed();
+                    entry.1 += 1;
+                    out
+                })
+                .map_err(|e| PoseError::Inference(format!("{e:#}")))?;
+        }
+        let runs = runs.max(1);
+        let mut profile: Vec<OpProfile> = by_op
+            .into_iter()
+            .map(|(op, (total, calls))| OpProfile {
+                op,
+                ms_per_run: total.as_secs_f64() * 1e3 / runs as f64,
+                nodes: calls / runs,
+            })
+            .collect();
+        profile.sort_by(|a, b| b.ms_per_run.total_cmp(&a.ms_per_run));
+        Ok(profile)
     }
 
     /// Stage 3: the last output as keypoints in the last frame's pixels.

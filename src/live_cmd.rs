@@ -1,0 +1,365 @@
+//! The live commands: `monitor`, `demo`, `cameras` and `bench --pipeline`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use posture::bench::StageStats;
+use posture::frame::Resolution;
+use posture::geometry;
+use posture::live::{EventRecord, FrameRecord, StatusTracker};
+use posture::pipeline::{self, Flow, PipelineOptions, SourceEvent, StopHandle, Update};
+use posture::pose::{DEFAULT_SCORE_THRESHOLD, OnnxEstimator};
+use posture::render::Hud;
+use posture::source::images::ImageSequenceSource;
+use posture::source::mjpeg::demo_clip;
+use posture::source::synthetic::SyntheticSource;
+use posture::source::video::VideoSource;
+use posture::source::{FrameSource, SourceError};
+
+use crate::cli::ModelArgs;
+
+/// Where frames come from (one of; a camera by default).
+#[derive(Debug, clap::Args)]
+pub struct SourceArgs {
+    /// Camera index (camera 0 is the default source).
+    #[arg(long, value_name = "N", conflicts_with_all = ["video", "images"])]
+    camera: Option<u32>,
+    /// A video file: mp4/H.264, webm/VP9, avi, mov... (read through ffmpeg).
+    #[arg(long, value_name = "FILE", conflicts_with = "images")]
+    video: Option<PathBuf>,
+    /// A folder of images, or a glob pattern such as 'frames/*.jpg'.
+    #[arg(long, value_name = "DIR|GLOB")]
+    images: Option<String>,
+    /// Frame rate at which --images are played.
+    #[arg(long, default_value_t = 10.0, value_name = "FPS")]
+    images_fps: f64,
+    /// Camera frame size to ask for, width.
+    #[arg(long, default_value_t = 640)]
+    camera_width: u32,
+    /// Camera frame size to ask for, height.
+    #[arg(long, default_value_t = 480)]
+    camera_height: u32,
+    /// Camera frame rate to ask for.
+    #[arg(long, default_value_t = 30)]
+    camera_fps: u32,
+}
+
+impl SourceArgs {
+    /// Opens the chosen source.
+    pub fn open(&self) -> anyhow::Result<Box<dyn FrameSource>> {
+        if let Some(path) = &self.video {
+            return Ok(Box::new(VideoSource::open(path)?));
+        }
+        if let Some(spec) = &self.images {
+            return Ok(Box::new(ImageSequenceSource::open(spec, self.images_fps)?));
+        }
+        let index = self.camera.unwrap_or(0);
+        open_camera(
+            index,
+            Resolution::new(self.camera_width, self.camera_height),
+            self.camera_fps,
+        )
+    }
+}
+
+#[cfg(feature = "camera")]
+fn open_camera(
+    index: u32,
+    resolution: Resolution,
+    fps: u32,
+) -> anyhow::Result<Box<dyn FrameSource>> {
+    use posture::source::camera::{CameraRequest, CameraSource};
+    Ok(Box::new(CameraSource::open(CameraRequest {
+        index,
+        resolution,
+        fps,
+    })?))
+}
+
+#[cfg(not(feature = "camera"))]
+fn open_camera(index: u32, _: Resolution, _: u32) -> anyhow::Result<Box<dyn FrameSource>> {
+    Err(SourceError::NoCamera {
+        detail: format!("camera {index}: this build has no camera support (feature `camera`)"),
+    }
+    .into())
+}
+
+/// How a live run shows its results.
+#[derive(Debug, clap::Args)]
+pub struct LiveArgs {
+    /// No window: print one status line per second (or JSON lines with --json).
+    #[arg(long)]
+    headless: bool,
+    /// Print one JSON line per frame and per event (format `posture.live` v1) on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Analyse every frame of a video or image folder as fast as possible (no pacing, no
+    /// dropped frames), with a progress bar on a terminal.
+    #[arg(long)]
+    as_fast_as_possible: bool,
+    /// How long to keep trying to reconnect a camera that stopped delivering frames.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    reconnect_secs: f64,
+    /// Keypoints scoring below this are not drawn.
+    #[arg(long, default_value_t = DEFAULT_SCORE_THRESHOLD)]
+    score_threshold: f32,
+}
+
+/// The embedded demo clip.
+pub fn demo_source(loops: u32) -> anyhow::Result<Box<dyn FrameSource>> {
+    Ok(Box::new(demo_clip(loops)?))
+}
+
+/// Lists cameras.
+pub fn cameras() -> anyhow::Result<ExitCode> {
+    #[cfg(feature = "camera")]
+    {
+        let cams = match posture::source::camera::list_cameras() {
+            Ok(c) => c,
+            Err(e) => {
+                println!("no cameras found ({e})");
+                return Ok(ExitCode::from(1));
+            }
+        };
+        if cams.is_empty() {
+            println!(
+                "no cameras found: connect a webcam, or use `posture monitor --video FILE` or `posture demo`"
+            );
+            return Ok(ExitCode::from(1));
+        }
+        for c in cams {
+            println!("camera {}: {} ({})", c.index, c.name, c.description);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+    #[cfg(not(feature = "camera"))]
+    {
+        println!("no cameras: this build has no camera support (feature `camera`)");
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn hud_lines(p: &pipeline::Processed, threshold: f32) -> Vec<String> {
+    let pose = &p.estimate.pose;
+    let fmt = |name: &str, v: Option<f32>| match v {
+        Some(d) => format!("{name} {d:+5.1} deg"),
+        None => format!("{name}   --"),
+    };
+    vec![
+        fmt("shoulders", geometry::shoulder_line_deg(pose, threshold)),
+        fmt(
+            "trunk    ",
+            geometry::trunk_from_vertical_deg(pose, threshold),
+        ),
+    ]
+}
+
+#[cfg(feature = "window")]
+type Window = posture::window::LiveWindow;
+#[cfg(not(feature = "window"))]
+struct Window;
+
+#[cfg(feature = "window")]
+fn open_window(title: &str) -> Result<Window, String> {
+    Window::open(title, 960, 720)
+}
+#[cfg(not(feature = "window"))]
+fn open_window(_: &str) -> Result<Window, String> {
+    Err("this build has no window support (feature `window`)".into())
+}
+
+#[cfg(feature = "window")]
+fn show(w: &mut Window, p: &pipeline::Processed, threshold: f32, hud: &Hud) -> Flow {
+    w.show(&p.frame, Some(&p.estimate.pose), threshold, hud)
+}
+#[cfg(not(feature = "window"))]
+fn show(_: &mut Window, _: &pipeline::Processed, _: f32, _: &Hud) -> Flow {
+    Flow::Continue
+}
+
+/// Runs a live session and prints its outcome.
+pub fn run(
+    source: Box<dyn FrameSource>,
+    estimator: OnnxEstimator,
+    args: &LiveArgs,
+) -> anyhow::Result<ExitCode> {
+    let stop = StopHandle::new();
+    let handler_stop = stop.clone();
+    ctrlc::set_handler(move || handler_stop.stop()).context("cannot install the Ctrl-C handler")?;
+
+    let description = source.describe();
+    let mut window = if args.headless {
+        None
+    } else {
+        match open_window(&format!("posture: {description}")) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!("posture: no display ({e}); running headless");
+                None
+            }
+        }
+    };
+    let options = PipelineOptions {
+        pace: !args.as_fast_as_possible,
+        drop_stale: !args.as_fast_as_possible,
+        reconnect_for: Duration::from_secs_f64(args.reconnect_secs.max(0.0)),
+        ..PipelineOptions::default()
+    };
+    let progress = if args.as_fast_as_possible {
+        let bar = indicatif::ProgressBar::new(source.frames_hint().unwrap_or(0));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {pos}/{len} frames [{bar:30}] {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    if !args.json {
+        eprintln!("posture: watching {description}");
+    }
+    let mut status = StatusTracker::new(Instant::now());
+    let mut stdout = std::io::stdout().lock();
+    let threshold = args.score_threshold;
+    let result = pipeline::run(
+        source,
+        Box::new(estimator),
+        &options,
+        &stop,
+        |update| -> std::io::Result<Flow> {
+            match update {
+                Update::Frame(p) => {
+                    status.observe(p);
+                    let ticked = status.tick(Instant::now()).is_some();
+                    if args.json {
+                        serde_json::to_writer(&mut stdout, &FrameRecord::new(p))?;
+                        writeln!(stdout)?;
+                    } else if ticked && window.is_none() && progress.is_none() {
+                        writeln!(stdout, "posture: {}", status.line())?;
+                    }
+                    if let Some(bar) = &progress {
+                        bar.inc(1);
+                    }
+                    if let Some(w) = &mut window {
+                        let hud = Hud {
+                            lines: hud_lines(p, threshold),
+                            status: status.short_line().to_owned(),
+                            score: None,
+                            banner: None,
+                        };
+                        if show(w, p, threshold, &hud) == Flow::Stop {
+                            return Ok(Flow::Stop);
+                        }
+                    }
+                }
+                Update::Source(e) => {
+                    match e {
+                        SourceEvent::Lost { error } => {
+                            eprintln!("posture: camera lost ({error}); trying to reconnect")
+                        }
+                        SourceEvent::Recovered { after_secs } => {
+                            eprintln!("posture: camera back after {after_secs:.1} s")
+                        }
+                    }
+                    if args.json {
+                        serde_json::to_writer(&mut stdout, &EventRecord::new(e))?;
+                        writeln!(stdout)?;
+                    }
+                }
+            }
+            Ok(Flow::Continue)
+        },
+    );
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+    let summary = result?;
+    eprintln!(
+        "posture: {} after {:.1} s: {} frames captured, {} analysed, {} dropped as stale",
+        match summary.end {
+            pipeline::EndReason::EndOfStream => "end of stream",
+            pipeline::EndReason::Stopped => "stopped",
+            pipeline::EndReason::CallerStopped => "window closed",
+        },
+        summary.elapsed.as_secs_f64(),
+        summary.captured,
+        summary.processed,
+        summary.dropped
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `posture bench --pipeline`: latency of the threaded pipeline fed by a synthetic camera.
+pub fn bench_pipeline(
+    model: &ModelArgs,
+    resolution: Resolution,
+    fps: f64,
+    duration_secs: f64,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let estimator = model.load()?;
+    let source = SyntheticSource::new(resolution, fps);
+    let stop = StopHandle::new();
+    let started = Instant::now();
+    let duration = Duration::from_secs_f64(duration_secs.max(0.1));
+    let mut latencies = Vec::new();
+    let summary = pipeline::run(
+        Box::new(source),
+        Box::new(estimator),
+        &PipelineOptions::default(),
+        &stop,
+        |u| -> Result<Flow, SourceError> {
+            if let Update::Frame(p) = u {
+                latencies.push(p.latency());
+            }
+            Ok(if started.elapsed() >= duration {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            })
+        },
+    )?;
+    let third = latencies.len() / 3;
+    let all = StageStats::from_samples(&latencies);
+    let first = StageStats::from_samples(&latencies[..third]);
+    let last = StageStats::from_samples(&latencies[latencies.len() - third..]);
+    let fps_out = summary.processed as f64 / summary.elapsed.as_secs_f64();
+    if json {
+        let v = serde_json::json!({
+            "model": model.model.to_string(), "threads": model.threads, "camera_fps": fps,
+            "width_px": resolution.width, "height_px": resolution.height,
+            "duration_secs": summary.elapsed.as_secs_f64(), "captured": summary.captured,
+            "processed": summary.processed, "dropped": summary.dropped, "processed_fps": fps_out,
+            "latency": all, "latency_first_third": first, "latency_last_third": last,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "pipeline: {} {} thread(s), synthetic camera {resolution} @ {fps} fps, {:.1} s",
+            model.model,
+            model.threads,
+            summary.elapsed.as_secs_f64()
+        );
+        println!(
+            "frames: {} captured, {} analysed ({fps_out:.1} fps), {} dropped as stale",
+            summary.captured, summary.processed, summary.dropped
+        );
+        println!(
+            "{:<26} {:>9} {:>9} {:>9}",
+            "camera->result latency", "p50 ms", "p95 ms", "p99 ms"
+        );
+        for (name, s) in [("all", all), ("first third", first), ("last third", last)] {
+            println!(
+                "{name:<26} {:>9.2} {:>9.2} {:>9.2}",
+                s.p50_ms, s.p95_ms, s.p99_ms
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

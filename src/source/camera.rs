@@ -1,0 +1,279 @@
+//! Webcams through nokhwa (V4L2 on Linux, Media Foundation on Windows, AVFoundation on macOS).
+//! nokhwa's types stay in this file; the rest of the program sees [`Frame`]s.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+use nokhwa::Camera;
+use nokhwa::pixel_format::RgbFormat;
+use nokhwa::utils::{
+    ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
+};
+
+use super::{FrameSource, SourceError};
+use crate::frame::{Frame, Resolution};
+
+/// What to ask the camera for; it gives the closest it supports.
+#[derive(Clone, Copy, Debug)]
+pub struct CameraRequest {
+    /// Device index (0 is the first camera).
+    pub index: u32,
+    /// Requested frame size.
+    pub resolution: Resolution,
+    /// Requested frames per second.
+    pub fps: u32,
+}
+
+/// A camera listed by the system.
+#[derive(Clone, Debug)]
+pub struct CameraListing {
+    /// Index to pass to `--camera`.
+    pub index: String,
+    /// Human-readable name.
+    pub name: String,
+    /// Driver description.
+    pub description: String,
+}
+
+/// The cameras the system reports (empty when there are none or no camera backend works).
+pub fn list_cameras() -> Result<Vec<CameraListing>, SourceError> {
+    let cams = nokhwa::query(ApiBackend::Auto).map_err(|e| SourceError::NoCamera {
+        detail: e.to_string(),
+    })?;
+    Ok(cams
+        .into_iter()
+        .map(|c| CameraListing {
+            index: c.index().to_string(),
+            name: c.human_name(),
+            description: c.description().to_owned(),
+        })
+        .collect())
+}
+
+/// Decodes one camera buffer (MJPEG, YUYV or another format nokhwa knows) into `frame`'s RGB
+/// bytes, reusing its allocation.
+///
+/// # Errors
+/// [`SourceError::CameraLost`] when the bytes do not decode.
+pub fn decode_buffer(buffer: &nokhwa::Buffer, frame: &mut Frame) -> Result<(), SourceError> {
+    let res = buffer.resolution();
+    let dst = frame.resize(Resolution::new(res.width(), res.height()));
+    buffer
+        .decode_image_to_buffer::<RgbFormat>(dst)
+        .map_err(|e| {
+            SourceError::CameraLost(format!(
+                "cannot decode a {:?} frame: {e}",
+                buffer.source_frame_format()
+            ))
+        })
+}
+
+/// A live webcam. nokhwa's camera is not `Send`, so it lives on its own thread
+/// (`posture-camera`), which opens the device, decodes each buffer into a reused [`Frame`] and
+/// hands it over a bounded channel.
+pub struct CameraSource {
+    request: CameraRequest,
+    fps: f64,
+    resolution: Resolution,
+    worker: Option<Worker>,
+}
+
+struct Worker {
+    frames: Receiver<Result<Frame, SourceError>>,
+    spare: Sender<Frame>,
+    quit: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.quit.store(true, Ordering::SeqCst);
+        // Unblock a pending send so the thread sees `quit`.
+        while self.frames.try_recv().is_ok() {}
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn open(request: &CameraRequest) -> Result<Camera, SourceError> {
+    let format = CameraFormat::new(
+        nokhwa::utils::Resolution::new(request.resolution.width, request.resolution.height),
+        FrameFormat::MJPEG,
+        request.fps,
+    );
+    let requested = RequestedFormat::new::<RgbFormat>(RequestedFormatType::Closest(format));
+    let mut camera = Camera::new(CameraIndex::Index(request.index), requested).map_err(|e| {
+        SourceError::NoCamera {
+            detail: format!("camera {}: {e}", request.index),
+        }
+    })?;
+    camera.open_stream().map_err(|e| SourceError::NoCamera {
+        detail: format!("camera {}: {e}", request.index),
+    })?;
+    Ok(camera)
+}
+
+/// Starts the camera thread; returns once the camera is open (or failed to open), with its
+/// actual size and frame rate.
+fn start(request: CameraRequest) -> Result<(Worker, Resolution, f64), SourceError> {
+    let (opened_tx, opened_rx) = bounded::<Result<(Resolution, f64), SourceError>>(1);
+    let (frames_tx, frames_rx) = bounded::<Result<Frame, SourceError>>(1);
+    let (spare_tx, spare_rx) = bounded::<Frame>(2);
+    let quit = Arc::new(AtomicBool::new(false));
+    let quit_t = Arc::clone(&quit);
+    let thread = std::thread::Builder::new()
+        .name("posture-camera".into())
+        .spawn(move || {
+            let mut camera = match open(&request) {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                    return;
+                }
+            };
+            let format = camera.camera_format();
+            let res = Resolution::new(format.resolution().width(), format.resolution().height());
+            if opened_tx
+                .send(Ok((res, f64::from(format.frame_rate().max(1)))))
+                .is_err()
+            {
+                return;
+            }
+            while !quit_t.load(Ordering::SeqCst) {
+                let mut frame = spare_rx.try_recv().unwrap_or_default();
+                let result = match camera.frame() {
+                    Ok(buffer) => decode_buffer(&buffer, &mut frame).map(|()| frame),
+                    Err(e) => Err(SourceError::CameraLost(e.to_string())),
+                };
+                let failed = result.is_err();
+                if frames_tx.send(result).is_err() || failed {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| SourceError::NoCamera {
+            detail: format!("cannot start the camera thread: {e}"),
+        })?;
+    let worker = Worker {
+        frames: frames_rx,
+        spare: spare_tx,
+        quit,
+        thread: Some(thread),
+    };
+    match opened_rx.recv() {
+        Ok(Ok((res, fps))) => Ok((worker, res, fps)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(SourceError::NoCamera {
+            detail: "the camera thread ended".into(),
+        }),
+    }
+}
+
+impl CameraSource {
+    /// Opens camera `request.index` at the closest format to the request.
+    ///
+    /// # Errors
+    /// [`SourceError::NoCamera`] when there is no such camera or it cannot stream.
+    pub fn open(request: CameraRequest) -> Result<Self, SourceError> {
+        let (worker, resolution, fps) = start(request)?;
+        Ok(Self {
+            request,
+            fps,
+            resolution,
+            worker: Some(worker),
+        })
+    }
+}
+
+impl FrameSource for CameraSource {
+    fn read_into(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
+        let worker = self
+            .worker
+            .as_ref()
+            .ok_or_else(|| SourceError::CameraLost("camera closed".into()))?;
+        match worker.frames.recv() {
+            Ok(Ok(mut got)) => {
+                std::mem::swap(frame, &mut got);
+                frame.t_secs = frame.captured_at.elapsed().as_secs_f64();
+                let _ = worker.spare.try_send(got);
+                Ok(true)
+            }
+            Ok(Err(e)) => {
+                self.worker = None;
+                Err(e)
+            }
+            Err(_) => {
+                self.worker = None;
+                Err(SourceError::CameraLost("the camera thread ended".into()))
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "camera {} ({} @ {} fps)",
+            self.request.index, self.resolution, self.fps
+        )
+    }
+
+    fn fps(&self) -> f64 {
+        self.fps
+    }
+
+    fn is_live(&self) -> bool {
+        true
+    }
+
+    fn reconnect(&mut self) -> Result<(), SourceError> {
+        self.worker = None;
+        let (worker, resolution, fps) = start(self.request)?;
+        self.worker = Some(worker);
+        self.resolution = resolution;
+        self.fps = fps;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mjpeg_and_yuyv_camera_buffers_decode_into_rgb_frames() {
+        // A 4x2 MJPEG frame of one colour.
+        let img = image::RgbImage::from_pixel(4, 2, image::Rgb([200, 40, 40]));
+        let mut jpeg = Vec::new();
+        img.write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+        let buf = nokhwa::Buffer::new(
+            nokhwa::utils::Resolution::new(4, 2),
+            &jpeg,
+            FrameFormat::MJPEG,
+        );
+        let mut frame = Frame::default();
+        decode_buffer(&buf, &mut frame).unwrap();
+        assert_eq!(frame.resolution(), Resolution::new(4, 2));
+        let px = &frame.rgb()[..3];
+        assert!(px[0] > 150 && px[1] < 90 && px[2] < 90, "{px:?}");
+
+        // YUYV (4:2:2): mid grey is Y=128, U=V=128.
+        let yuyv = vec![128u8; 4 * 2 * 2];
+        let buf = nokhwa::Buffer::new(
+            nokhwa::utils::Resolution::new(4, 2),
+            &yuyv,
+            FrameFormat::YUYV,
+        );
+        decode_buffer(&buf, &mut frame).unwrap();
+        assert!(
+            frame.rgb().iter().all(|&v| (120..=136).contains(&v)),
+            "{:?}",
+            frame.rgb()
+        );
+    }
+}

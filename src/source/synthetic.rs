@@ -1,0 +1,136 @@
+//! A synthetic source for tests and benchmarks: a moving pattern at a fixed frame rate, with
+//! optional injected failures.
+
+use std::time::{Duration, Instant};
+
+use super::{FrameSource, SourceError};
+use crate::frame::{Frame, Resolution};
+
+/// Frames with a moving bar, produced live at `fps` (sleeping like a camera) or as fast as asked.
+pub struct SyntheticSource {
+    resolution: Resolution,
+    fps: f64,
+    live: bool,
+    limit: Option<u64>,
+    produced: u64,
+    started: Option<Instant>,
+    /// Frames after which reads start failing, and for how many reads.
+    failure: Option<(u64, u64)>,
+    failed_reads: u64,
+    recoverable: bool,
+}
+
+impl SyntheticSource {
+    /// A live source of `resolution` at `fps`, endless until `with_limit`.
+    pub fn new(resolution: Resolution, fps: f64) -> Self {
+        Self {
+            resolution,
+            fps: fps.max(0.001),
+            live: true,
+            limit: None,
+            produced: 0,
+            started: None,
+            failure: None,
+            failed_reads: 0,
+            recoverable: true,
+        }
+    }
+
+    /// Ends the stream after `frames` frames.
+    pub fn with_limit(mut self, frames: u64) -> Self {
+        self.limit = Some(frames);
+        self
+    }
+
+    /// Not live: frames come as fast as they are read, with `t_secs = seq / fps`.
+    pub fn unpaced(mut self) -> Self {
+        self.live = false;
+        self
+    }
+
+    /// After `after` frames the source fails like an unplugged camera: reads and reconnection
+    /// attempts fail `reads` times in all, then reconnecting succeeds and frames flow again
+    /// (never, when `recoverable` is false).
+    pub fn failing(mut self, after: u64, reads: u64, recoverable: bool) -> Self {
+        self.failure = Some((after, reads));
+        self.recoverable = recoverable;
+        self
+    }
+
+    /// Frames delivered so far.
+    pub fn produced(&self) -> u64 {
+        self.produced
+    }
+}
+
+impl FrameSource for SyntheticSource {
+    fn read_into(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
+        if self.limit.is_some_and(|l| self.produced >= l) {
+            return Ok(false);
+        }
+        if let Some((after, reads)) = self.failure
+            && self.produced >= after
+            && (self.failed_reads < reads || !self.recoverable)
+        {
+            self.failed_reads += 1;
+            return Err(SourceError::Synthetic(format!(
+                "read {} failed",
+                self.failed_reads
+            )));
+        }
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let t_secs = self.produced as f64 / self.fps;
+        if self.live {
+            // Sleep until this frame's time, like a camera delivering at its rate.
+            let due = started + Duration::from_secs_f64(t_secs);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        let (w, h) = (
+            self.resolution.width as usize,
+            self.resolution.height as usize,
+        );
+        let bar = (self.produced as usize * 7) % w.max(1);
+        let rgb = frame.resize(self.resolution);
+        for (i, px) in rgb.chunks_exact_mut(3).enumerate() {
+            let (x, y) = (i % w, i / w);
+            let on = x.abs_diff(bar) < w / 20 + 1;
+            px.copy_from_slice(&if on {
+                [230, 230, 230]
+            } else {
+                [(x * 255 / w) as u8, (y * 255 / h.max(1)) as u8, 60]
+            });
+        }
+        frame.t_secs = if self.live {
+            started.elapsed().as_secs_f64()
+        } else {
+            t_secs
+        };
+        self.produced += 1;
+        Ok(true)
+    }
+
+    fn describe(&self) -> String {
+        format!("synthetic {} @ {} fps", self.resolution, self.fps)
+    }
+
+    fn fps(&self) -> f64 {
+        self.fps
+    }
+
+    fn is_live(&self) -> bool {
+        self.live
+    }
+
+    fn reconnect(&mut self) -> Result<(), SourceError> {
+        match self.failure {
+            Some((_, reads)) if self.recoverable && self.failed_reads >= reads => Ok(()),
+            Some(_) => {
+                self.failed_reads += 1;
+                Err(SourceError::Synthetic("still unplugged".into()))
+            }
+            None => Ok(()),
+        }
+    }
+}
