@@ -80,6 +80,26 @@ enum Command {
     },
     /// List the cameras this machine has (exit 1 when there are none).
     Cameras,
+    /// Record your upright posture as the baseline the judge compares with (per camera).
+    ///
+    /// Sit (or stand) tall and hold still. Saves to your configuration folder
+    /// (e.g. ~/.config/posture/calibration/camera-0.json) or --calibration FILE. Exit 1 when
+    /// the recording is refused (nobody seen, or too much movement), with the reason.
+    Calibrate {
+        #[command(flatten)]
+        source: SourceArgs,
+        #[command(flatten)]
+        model: ModelArgs,
+        /// How long to record.
+        #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+        duration_secs: f64,
+        /// Write the baseline here instead of the configuration folder.
+        #[arg(long, value_name = "FILE")]
+        calibration: Option<PathBuf>,
+        /// Keypoints scoring below this are not measured.
+        #[arg(long, default_value_t = DEFAULT_SCORE_THRESHOLD)]
+        score_threshold: f32,
+    },
     /// Find the keypoints in images: one JSON line per image (format `posture.analyze` v1).
     ///
     /// Exits 0 when every image was analysed, 2 when any failed (the others are still analysed).
@@ -165,14 +185,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             model,
             live,
         } => {
-            let source = source.open()?;
+            let analyzer = live.analyzer(&source.calibration_key())?;
+            let opened = source.open()?;
             let estimator = model.load()?;
-            live_cmd::run(source, estimator, &live)
+            live_cmd::run(opened, estimator, &live, analyzer)
         }
         Command::Demo { model, live, loops } => {
+            let analyzer = live.analyzer("demo")?;
             let source = live_cmd::demo_source(loops)?;
             let estimator = model.load()?;
-            live_cmd::run(source, estimator, &live)
+            live_cmd::run(source, estimator, &live, analyzer)
+        }
+        Command::Calibrate {
+            source,
+            model,
+            duration_secs,
+            calibration,
+            score_threshold,
+        } => {
+            let key = source.calibration_key();
+            let opened = source.open()?;
+            let estimator = model.load()?;
+            live_cmd::calibrate(
+                opened,
+                estimator,
+                &key,
+                duration_secs,
+                calibration,
+                score_threshold,
+            )
         }
         Command::Cameras => live_cmd::cameras(),
         Command::Bench {

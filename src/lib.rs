@@ -7,6 +7,10 @@
 //!   (frame)          (model input)       (stage timings)                          (17 keypoints,
 //!                                                                                  frame pixels)
 //!                                  ──► analyze (JSON records) / draw (skeleton overlay)
+//!
+//! Pose ──► smooth (One Euro) ──► metrics (angles, view, stance) ──► judge (score, band, reason;
+//!          holds the calibration Baseline) ──► alerts (onset, hysteresis, cooldown, away)
+//!          — all in analysis::Analyzer, pure, time comes in with the data
 //! ```
 //!
 //! Live runs (camera, video, image folders, the demo clip) go through one path, [`pipeline::run`]:
@@ -17,16 +21,22 @@
 //! model loading and the window are the only parts that touch the outside world.
 #![deny(missing_docs)]
 
+pub mod alerts;
+pub mod analysis;
 pub mod analyze;
 pub mod bench;
+pub mod calibration;
 pub mod draw;
 pub mod error;
 pub mod frame;
 pub mod geometry;
+pub mod judge;
 pub mod live;
+pub mod metrics;
 pub mod pipeline;
 pub mod pose;
 pub mod render;
+pub mod smooth;
 pub mod source;
 #[cfg(feature = "window")]
 pub mod window;

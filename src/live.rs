@@ -5,7 +5,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::alerts::AlertEvent;
+use crate::analysis::Analysis;
 use crate::analyze::KeypointRecord;
+use crate::judge::{Band, Judgement};
+use crate::metrics::{PostureMetrics, Stance, View};
 use crate::pipeline::{Processed, SourceEvent};
 use crate::pose::{DEFAULT_SCORE_THRESHOLD, Joint};
 
@@ -43,6 +47,55 @@ pub struct FrameRecord {
     pub inference_ms: f64,
     /// Decode time.
     pub decode_ms: f64,
+    /// The posture analysis of the frame.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub posture: Option<PostureRecord>,
+}
+
+/// The posture part of a frame record.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct PostureRecord {
+    /// Whether a person is seen.
+    pub person: bool,
+    /// Whether scoring is paused (nobody seen for a while).
+    pub away: bool,
+    /// `front`, `side` or `oblique` (after hysteresis).
+    pub view: Option<View>,
+    /// `seated`, `standing` (after hysteresis).
+    pub stance: Option<Stance>,
+    /// 0..100 when judged.
+    pub score: Option<f32>,
+    /// `good`, `fair`, `poor` when judged.
+    pub band: Option<Band>,
+    /// The verdict in words.
+    pub reason: Option<String>,
+    /// Every metric with its value (degrees or ratio, as its name says) and confidence.
+    pub metrics: PostureMetrics,
+}
+
+impl PostureRecord {
+    /// The record of an analysis.
+    pub fn new(a: &Analysis) -> Self {
+        let (score, band, reason) = match &a.judgement {
+            Judgement::Judged {
+                score,
+                band,
+                reason,
+                ..
+            } => (Some(*score), Some(*band), Some(reason.clone())),
+            Judgement::NoPerson => (None, None, None),
+        };
+        Self {
+            person: a.person,
+            away: a.away,
+            view: a.view,
+            stance: a.stance,
+            score,
+            band,
+            reason,
+            metrics: a.metrics,
+        }
+    }
 }
 
 /// Source event JSON line.
@@ -54,8 +107,20 @@ pub struct EventRecord {
     pub version: u32,
     /// Always `event`.
     pub kind: String,
-    /// `source_lost` or `source_recovered`.
+    /// `source_lost`, `source_recovered`, `alert`, `alert_cleared`, `away` or `back`.
     pub event: String,
+    /// For `alert`: 1 for the first of an episode, one more per escalation.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub level: Option<u32>,
+    /// For `alert`: the reason.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    /// For `alert` and `alert_cleared`: seconds of bad posture so far.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bad_for_secs: Option<f64>,
+    /// Media time of the frame that raised an alert event.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub t_secs: Option<f64>,
     /// For `source_lost`: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -69,8 +134,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 impl FrameRecord {
-    /// The record of one processed frame.
-    pub fn new(p: &Processed) -> Self {
+    /// The record of one processed frame and its analysis.
+    pub fn new(p: &Processed, analysis: Option<&Analysis>) -> Self {
         let t = &p.estimate.timings;
         Self {
             format: FORMAT.into(),
@@ -97,6 +162,7 @@ impl FrameRecord {
             letterbox_ms: ms(t.letterbox),
             inference_ms: ms(t.inference),
             decode_ms: ms(t.decode),
+            posture: analysis.map(PostureRecord::new),
         }
     }
 }
@@ -115,7 +181,37 @@ impl EventRecord {
             event: event.into(),
             error,
             after_secs,
+            level: None,
+            reason: None,
+            bad_for_secs: None,
+            t_secs: None,
         }
+    }
+
+    /// The record of an alert event at `t_secs`.
+    pub fn alert(e: &AlertEvent, t_secs: f64) -> Self {
+        let mut r = Self::new(&SourceEvent::Recovered { after_secs: 0.0 });
+        r.after_secs = None;
+        r.t_secs = Some(t_secs);
+        match e {
+            AlertEvent::Alert {
+                level,
+                bad_for_secs,
+                reason,
+            } => {
+                r.event = "alert".into();
+                r.level = Some(*level);
+                r.reason = Some(reason.clone());
+                r.bad_for_secs = Some(*bad_for_secs);
+            }
+            AlertEvent::Cleared { bad_for_secs } => {
+                r.event = "alert_cleared".into();
+                r.bad_for_secs = Some(*bad_for_secs);
+            }
+            AlertEvent::Away => r.event = "away".into(),
+            AlertEvent::Back => r.event = "back".into(),
+        }
+        r
     }
 }
 
@@ -130,6 +226,7 @@ pub struct StatusTracker {
     short_line: String,
     dropped: u64,
     person_score: Option<f32>,
+    posture: Option<String>,
 }
 
 impl StatusTracker {
@@ -144,6 +241,7 @@ impl StatusTracker {
             short_line: String::new(),
             dropped: 0,
             person_score: None,
+            posture: None,
         }
     }
 
@@ -158,6 +256,24 @@ impl StatusTracker {
             .filter(|&&j| pose.get(j).score >= DEFAULT_SCORE_THRESHOLD)
             .count();
         self.person_score = (seen >= 5).then(|| pose.mean_score());
+    }
+
+    /// Records the latest posture verdict for the status line.
+    pub fn set_posture(&mut self, a: &Analysis) {
+        self.posture = Some(match (&a.judgement, a.away) {
+            (_, true) => "away: scoring paused".to_owned(),
+            (
+                Judgement::Judged {
+                    score,
+                    band,
+                    reason,
+                    ..
+                },
+                _,
+            ) => format!("posture {score:.0} {band:?}: {reason}").to_lowercase(),
+            (Judgement::NoPerson, _) if a.person => "posture: not judged from this view".to_owned(),
+            (Judgement::NoPerson, _) => "nobody seen".to_owned(),
+        });
     }
 
     /// The current status line (the last completed second).
@@ -187,9 +303,10 @@ impl StatusTracker {
                     - 1]
             }
         };
-        let person = match self.person_score {
-            Some(s) => format!("person seen ({s:.2})"),
-            None => "nobody seen".to_owned(),
+        let person = match (&self.posture, self.person_score) {
+            (Some(p), _) => p.clone(),
+            (None, Some(s)) => format!("person seen ({s:.2})"),
+            (None, None) => "nobody seen".to_owned(),
         };
         self.last_line = format!(
             "{:6.1}s  {:5.1} fps  latency p50 {:3.0} ms p95 {:3.0} ms  dropped {}  {}",

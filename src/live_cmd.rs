@@ -7,10 +7,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use posture::alerts::AlertEvent;
+use posture::analysis::{Analysis, Analyzer, DEFAULT_SETTINGS_TOML, Settings};
 use posture::bench::StageStats;
+use posture::calibration::{self, Baseline, Calibrator};
 use posture::frame::Resolution;
-use posture::geometry;
+use posture::judge::{Band, Judgement};
 use posture::live::{EventRecord, FrameRecord, StatusTracker};
+use posture::metrics::View;
 use posture::pipeline::{self, Flow, PipelineOptions, SourceEvent, StopHandle, Update};
 use posture::pose::{DEFAULT_SCORE_THRESHOLD, OnnxEstimator};
 use posture::render::Hud;
@@ -49,6 +53,23 @@ pub struct SourceArgs {
 }
 
 impl SourceArgs {
+    /// Opens the chosen source.
+    /// The name under which this source's calibration is stored: `camera-N`, or the file's.
+    pub fn calibration_key(&self) -> String {
+        if let Some(v) = &self.video {
+            return format!(
+                "video-{}",
+                v.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            );
+        }
+        if self.images.is_some() {
+            return "images".to_owned();
+        }
+        format!("camera-{}", self.camera.unwrap_or(0))
+    }
+
     /// Opens the chosen source.
     pub fn open(&self) -> anyhow::Result<Box<dyn FrameSource>> {
         if let Some(path) = &self.video {
@@ -104,9 +125,36 @@ pub struct LiveArgs {
     /// How long to keep trying to reconnect a camera that stopped delivering frames.
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     reconnect_secs: f64,
-    /// Keypoints scoring below this are not drawn.
+    /// Keypoints scoring below this are not drawn or measured.
     #[arg(long, default_value_t = DEFAULT_SCORE_THRESHOLD)]
     score_threshold: f32,
+    /// The user's upright baseline (default: the one `posture calibrate` saved for this camera).
+    #[arg(long, value_name = "FILE")]
+    calibration: Option<PathBuf>,
+    /// Judge thresholds and alert timing (default: calibration/thresholds.toml, built in).
+    #[arg(long, value_name = "FILE")]
+    thresholds: Option<PathBuf>,
+}
+
+impl LiveArgs {
+    /// The settings and baseline this run judges with; `key` names the camera's calibration.
+    pub fn analyzer(&self, key: &str) -> anyhow::Result<Analyzer> {
+        let settings = match &self.thresholds {
+            Some(p) => Settings::load(p)?,
+            None => Settings::parse(
+                DEFAULT_SETTINGS_TOML,
+                std::path::Path::new("calibration/thresholds.toml"),
+            )?,
+        };
+        let baseline = match &self.calibration {
+            Some(p) => Some(Baseline::load(p)?),
+            None => match calibration::default_path(key).filter(|p| p.exists()) {
+                Some(p) => Some(Baseline::load(&p)?),
+                None => None,
+            },
+        };
+        Ok(Analyzer::new(self.score_threshold, settings, baseline))
+    }
 }
 
 /// The embedded demo clip.
@@ -143,19 +191,64 @@ pub fn cameras() -> anyhow::Result<ExitCode> {
     }
 }
 
-fn hud_lines(p: &pipeline::Processed, threshold: f32) -> Vec<String> {
-    let pose = &p.estimate.pose;
-    let fmt = |name: &str, v: Option<f32>| match v {
-        Some(d) => format!("{name} {d:+5.1} deg"),
-        None => format!("{name}   --"),
+fn band_color(band: Band) -> [u8; 3] {
+    match band {
+        Band::Good => [80, 220, 100],
+        Band::Fair => [255, 190, 0],
+        Band::Poor => [255, 70, 70],
+    }
+}
+
+fn hud(a: &Analysis, alert: Option<&str>, status: &str) -> Hud {
+    let m = &a.metrics;
+    let f = |name: &str, v: Option<posture::metrics::Measure>, unit: &str| match v {
+        Some(x) => format!("{name} {:+.1}{unit}", x.value),
+        None => format!("{name} --"),
     };
-    vec![
-        fmt("shoulders", geometry::shoulder_line_deg(pose, threshold)),
-        fmt(
-            "trunk    ",
-            geometry::trunk_from_vertical_deg(pose, threshold),
-        ),
-    ]
+    let mut lines = vec![format!(
+        "view {}  {}",
+        a.view
+            .map_or("?".into(), |v| format!("{v:?}").to_lowercase()),
+        a.stance
+            .map_or(String::new(), |s| format!("{s:?}").to_lowercase())
+    )];
+    match a.view {
+        Some(View::Side) => {
+            lines.push(f("trunk", m.trunk_flexion_deg, " deg"));
+            lines.push(f("neck ", m.neck_flexion_deg, " deg"));
+            lines.push(f("head pitch", m.head_pitch_deg, " deg"));
+        }
+        _ => {
+            lines.push(f("shoulders", m.shoulder_tilt_deg, " deg"));
+            lines.push(f("head tilt", m.head_tilt_deg, " deg"));
+            lines.push(f("head drop", m.head_drop_ratio, ""));
+        }
+    }
+    let (score, banner) = match (&a.judgement, a.away) {
+        (_, true) => (None, Some(("away: paused".to_owned(), [160, 160, 160]))),
+        (
+            Judgement::Judged {
+                score,
+                band,
+                reason,
+                ..
+            },
+            _,
+        ) => {
+            lines.push(reason.clone());
+            (
+                Some((*score, band_color(*band))),
+                alert.map(|r| (format!("sit up: {r}"), [255, 70, 70])),
+            )
+        }
+        (Judgement::NoPerson, _) => (None, None),
+    };
+    Hud {
+        lines,
+        status: status.to_owned(),
+        score,
+        banner,
+    }
 }
 
 #[cfg(feature = "window")]
@@ -182,11 +275,19 @@ fn show(_: &mut Window, _: &pipeline::Processed, _: f32, _: &Hud) -> Flow {
 }
 
 /// Runs a live session and prints its outcome.
+/// Runs a live session, judging each frame with `analyzer`, and prints its outcome.
 pub fn run(
     source: Box<dyn FrameSource>,
     estimator: OnnxEstimator,
     args: &LiveArgs,
+    mut analyzer: Analyzer,
 ) -> anyhow::Result<ExitCode> {
+    let mut active_alert: Option<String> = None;
+    if analyzer.baseline().is_none() && !args.json {
+        eprintln!(
+            "posture: no calibration for this camera: judging with the clinical defaults (run `posture calibrate` to judge against your own upright posture)"
+        );
+    }
     let stop = StopHandle::new();
     let handler_stop = stop.clone();
     ctrlc::set_handler(move || handler_stop.stop()).context("cannot install the Ctrl-C handler")?;
@@ -235,10 +336,37 @@ pub fn run(
         |update| -> std::io::Result<Flow> {
             match update {
                 Update::Frame(p) => {
+                    let analysis = analyzer.update(p.frame.t_secs, &p.estimate.pose);
                     status.observe(p);
+                    status.set_posture(&analysis);
+                    if let Some(event) = &analysis.alert {
+                        match event {
+                            AlertEvent::Alert {
+                                level,
+                                bad_for_secs,
+                                reason,
+                            } => {
+                                active_alert = Some(reason.clone());
+                                if !args.json {
+                                    eprintln!(
+                                        "posture: alert (level {level}): {reason} for {bad_for_secs:.0} s"
+                                    );
+                                }
+                            }
+                            AlertEvent::Cleared { .. } | AlertEvent::Away => active_alert = None,
+                            AlertEvent::Back => {}
+                        }
+                        if args.json {
+                            serde_json::to_writer(
+                                &mut stdout,
+                                &EventRecord::alert(event, analysis.t_secs),
+                            )?;
+                            writeln!(stdout)?;
+                        }
+                    }
                     let ticked = status.tick(Instant::now()).is_some();
                     if args.json {
-                        serde_json::to_writer(&mut stdout, &FrameRecord::new(p))?;
+                        serde_json::to_writer(&mut stdout, &FrameRecord::new(p, Some(&analysis)))?;
                         writeln!(stdout)?;
                     } else if ticked && window.is_none() && progress.is_none() {
                         writeln!(stdout, "posture: {}", status.line())?;
@@ -247,12 +375,7 @@ pub fn run(
                         bar.inc(1);
                     }
                     if let Some(w) = &mut window {
-                        let hud = Hud {
-                            lines: hud_lines(p, threshold),
-                            status: status.short_line().to_owned(),
-                            score: None,
-                            banner: None,
-                        };
+                        let hud = hud(&analysis, active_alert.as_deref(), status.short_line());
                         if show(w, p, threshold, &hud) == Flow::Stop {
                             return Ok(Flow::Stop);
                         }
@@ -362,4 +485,87 @@ pub fn bench_pipeline(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `posture calibrate`: records the user's upright posture for `duration_secs` and saves it.
+pub fn calibrate(
+    source: Box<dyn FrameSource>,
+    estimator: OnnxEstimator,
+    key: &str,
+    duration_secs: f64,
+    out: Option<PathBuf>,
+    threshold: f32,
+) -> anyhow::Result<ExitCode> {
+    let target = match out.or_else(|| calibration::default_path(key)) {
+        Some(p) => p,
+        None => anyhow::bail!(
+            "no configuration folder is known on this system; pass --calibration FILE"
+        ),
+    };
+    let stop = StopHandle::new();
+    let handler_stop = stop.clone();
+    ctrlc::set_handler(move || handler_stop.stop()).context("cannot install the Ctrl-C handler")?;
+    eprintln!(
+        "posture: calibrating {key}: sit (or stand) tall and hold still for {duration_secs:.0} s"
+    );
+    // Duration is media time, so files can be read unpaced with every frame used.
+    let options = if source.is_live() {
+        PipelineOptions::default()
+    } else {
+        PipelineOptions::offline()
+    };
+    let mut calibrator = Calibrator::new();
+    let mut first_t: Option<f64> = None;
+    let summary = pipeline::run(
+        source,
+        Box::new(estimator),
+        &options,
+        &stop,
+        |u| -> Result<Flow, SourceError> {
+            if let Update::Frame(p) = u {
+                let t0 = *first_t.get_or_insert(p.frame.t_secs);
+                if p.frame.t_secs - t0 > duration_secs {
+                    return Ok(Flow::Stop);
+                }
+                let pose = &p.estimate.pose;
+                let m = if posture::analysis::person_seen(pose, threshold) {
+                    posture::metrics::measure(pose, threshold)
+                } else {
+                    Default::default()
+                };
+                calibrator.add(&m);
+            }
+            Ok(Flow::Continue)
+        },
+    )?;
+    if summary.end == pipeline::EndReason::Stopped {
+        eprintln!("posture: calibration interrupted; nothing saved");
+        return Ok(ExitCode::from(1));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    match calibrator.finish(key, now) {
+        Ok(baseline) => {
+            baseline.save(&target)?;
+            let names: Vec<String> = baseline
+                .metrics
+                .iter()
+                .map(|(k, v)| format!("{k} {:.2}", v.mean))
+                .collect();
+            eprintln!(
+                "posture: saved the baseline of {} frames ({:?} view) to {}",
+                baseline.frames,
+                baseline.view,
+                target.display()
+            );
+            eprintln!("posture: {}", names.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("posture: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }

@@ -341,3 +341,105 @@ fn a_truncated_video_is_one_error_line_naming_the_file_and_frame() {
     // What was analysed before the bad frame was printed, not lost.
     assert!(!json_lines(&o).is_empty());
 }
+
+#[test]
+fn calibrate_saves_a_baseline_of_an_upright_person_and_monitor_uses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("frames");
+    std::fs::create_dir(&frames).unwrap();
+    for i in 0..12 {
+        std::fs::copy(
+            fixture("skimage_astronaut.png"),
+            frames.join(format!("f{i:02}.png")),
+        )
+        .unwrap();
+    }
+    let out = dir.path().join("cal.json");
+    let o = posture(&[
+        "calibrate",
+        "--images",
+        frames.to_str().unwrap(),
+        "--images-fps",
+        "10",
+        "--duration-secs",
+        "1",
+        "--calibration",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let b = posture::calibration::Baseline::load(&out).expect("a valid baseline was saved");
+    assert_eq!(b.view, posture::metrics::View::Front);
+    assert!(b.frames >= 10, "{} frames", b.frames);
+    assert!(b.mean("shoulder_tilt_deg").is_some());
+    // The same frames judged against it: the verdicts carry scores, and no "no calibration" note.
+    let o = posture(&[
+        "monitor",
+        "--images",
+        frames.to_str().unwrap(),
+        "--headless",
+        "--json",
+        "--as-fast-as-possible",
+        "--calibration",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs = json_lines(&o);
+    assert_eq!(recs.len(), 12);
+    assert_eq!(
+        recs[11]["posture"]["band"], "good",
+        "{}",
+        recs[11]["posture"]
+    );
+    assert_eq!(recs[11]["posture"]["view"], "front");
+}
+
+#[test]
+fn calibrating_with_nobody_in_view_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..8 {
+        image::RgbImage::from_pixel(320, 240, image::Rgb([90, 110, 130]))
+            .save(dir.path().join(format!("empty{i}.png")))
+            .unwrap();
+    }
+    let out = dir.path().join("cal.json");
+    let o = posture(&[
+        "calibrate",
+        "--images",
+        dir.path().to_str().unwrap(),
+        "--duration-secs",
+        "2",
+        "--calibration",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nobody was seen"), "{}", stderr(&o));
+    assert!(!out.exists(), "nothing saved");
+}
+
+#[test]
+fn a_garbage_calibration_file_is_one_error_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("garbage.json");
+    std::fs::write(&bad, "]]] not json").unwrap();
+    let video = fixture("pose2sim_cam01_small_faststart.mp4");
+    let o = posture(&[
+        "monitor",
+        "--video",
+        video.to_str().unwrap(),
+        "--headless",
+        "--calibration",
+        bad.to_str().unwrap(),
+    ]);
+    assert_one_error_line(&o, "garbage.json");
+    let old = dir.path().join("old.json");
+    std::fs::write(&old, r#"{"schema_version": 99}"#).unwrap();
+    let o = posture(&[
+        "monitor",
+        "--video",
+        video.to_str().unwrap(),
+        "--headless",
+        "--calibration",
+        old.to_str().unwrap(),
+    ]);
+    assert_one_error_line(&o, "schema version 99");
+}

@@ -3,6 +3,7 @@
 mod cli;
 mod pipeline;
 mod pose;
+mod science;
 
 use std::path::PathBuf;
 
