@@ -432,6 +432,7 @@ pub fn bench_pipeline(
     let started = Instant::now();
     let duration = Duration::from_secs_f64(duration_secs.max(0.1));
     let mut latencies = Vec::new();
+    let mut inference = Vec::new();
     let summary = pipeline::run(
         Box::new(source),
         Box::new(estimator),
@@ -440,6 +441,7 @@ pub fn bench_pipeline(
         |u| -> Result<Flow, SourceError> {
             if let Update::Frame(p) = u {
                 latencies.push(p.latency());
+                inference.push(p.estimate.timings.inference);
             }
             Ok(if started.elapsed() >= duration {
                 Flow::Stop
@@ -453,13 +455,14 @@ pub fn bench_pipeline(
     let first = StageStats::from_samples(&latencies[..third]);
     let last = StageStats::from_samples(&latencies[latencies.len() - third..]);
     let fps_out = summary.processed as f64 / summary.elapsed.as_secs_f64();
+    let infer = StageStats::from_samples(&inference);
     if json {
         let v = serde_json::json!({
             "model": model.model.to_string(), "threads": model.threads, "camera_fps": fps,
             "width_px": resolution.width, "height_px": resolution.height,
             "duration_secs": summary.elapsed.as_secs_f64(), "captured": summary.captured,
             "processed": summary.processed, "dropped": summary.dropped, "processed_fps": fps_out,
-            "latency": all, "latency_first_third": first, "latency_last_third": last,
+            "latency": all, "latency_first_third": first, "latency_last_third": last, "inference": infer,
         });
         println!("{v}");
     } else {
@@ -477,7 +480,12 @@ pub fn bench_pipeline(
             "{:<26} {:>9} {:>9} {:>9}",
             "camera->result latency", "p50 ms", "p95 ms", "p99 ms"
         );
-        for (name, s) in [("all", all), ("first third", first), ("last third", last)] {
+        for (name, s) in [
+            ("all", all),
+            ("first third", first),
+            ("last third", last),
+            ("inference alone", infer),
+        ] {
             println!(
                 "{name:<26} {:>9.2} {:>9.2} {:>9.2}",
                 s.p50_ms, s.p95_ms, s.p99_ms

@@ -18,6 +18,8 @@ pub struct SyntheticSource {
     failure: Option<(u64, u64)>,
     failed_reads: u64,
     recoverable: bool,
+    /// The background, drawn once (a camera costs its driver, not pattern maths).
+    background: Vec<u8>,
 }
 
 impl SyntheticSource {
@@ -33,6 +35,7 @@ impl SyntheticSource {
             failure: None,
             failed_reads: 0,
             recoverable: true,
+            background: background(resolution),
         }
     }
 
@@ -63,6 +66,17 @@ impl SyntheticSource {
     }
 }
 
+fn background(resolution: Resolution) -> Vec<u8> {
+    let (w, h) = (resolution.width as usize, resolution.height as usize);
+    let mut rgb = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        for x in 0..w {
+            rgb.extend_from_slice(&[(x * 255 / w.max(1)) as u8, (y * 255 / h.max(1)) as u8, 60]);
+        }
+    }
+    rgb
+}
+
 impl FrameSource for SyntheticSource {
     fn read_into(&mut self, frame: &mut Frame) -> Result<bool, SourceError> {
         if self.limit.is_some_and(|l| self.produced >= l) {
@@ -87,20 +101,14 @@ impl FrameSource for SyntheticSource {
                 std::thread::sleep(wait);
             }
         }
-        let (w, h) = (
-            self.resolution.width as usize,
-            self.resolution.height as usize,
-        );
+        let w = self.resolution.width as usize;
         let bar = (self.produced as usize * 7) % w.max(1);
+        let half = w / 20 + 1;
+        let (x0, x1) = (bar.saturating_sub(half - 1), (bar + half).min(w));
         let rgb = frame.resize(self.resolution);
-        for (i, px) in rgb.chunks_exact_mut(3).enumerate() {
-            let (x, y) = (i % w, i / w);
-            let on = x.abs_diff(bar) < w / 20 + 1;
-            px.copy_from_slice(&if on {
-                [230, 230, 230]
-            } else {
-                [(x * 255 / w) as u8, (y * 255 / h.max(1)) as u8, 60]
-            });
+        rgb.copy_from_slice(&self.background);
+        for row in rgb.chunks_exact_mut(w.max(1) * 3) {
+            row[x0 * 3..x1 * 3].fill(230);
         }
         frame.t_secs = if self.live {
             started.elapsed().as_secs_f64()
