@@ -241,6 +241,10 @@ fn hud(a: &Analysis, alert: Option<&str>, status: &str) -> Hud {
                 alert.map(|r| (format!("sit up: {r}"), [255, 70, 70])),
             )
         }
+        (Judgement::NoPerson, _) if a.person => {
+            lines.push("not judged: ears, shoulders or hips not seen".to_owned());
+            (None, None)
+        }
         (Judgement::NoPerson, _) => (None, None),
     };
     Hud {
