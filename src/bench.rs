@@ -65,6 +65,9 @@ pub struct BenchReport {
     pub decode: StageStats,
     /// Frame in → keypoints out.
     pub total: StageStats,
+    /// Drawing the frame scaled into a 960x720 window buffer with the skeleton and the HUD
+    /// (done on the main thread in live runs, not in `total`).
+    pub render: StageStats,
 }
 
 impl std::fmt::Display for BenchReport {
@@ -90,6 +93,7 @@ impl std::fmt::Display for BenchReport {
             ("inference", self.inference),
             ("decode", self.decode),
             ("total", self.total),
+            ("render", self.render),
         ] {
             writeln!(
                 f,
@@ -135,12 +139,33 @@ pub fn run(
     for _ in 0..warmup {
         estimator.estimate(frame.view())?;
     }
-    let mut stages: [Vec<Duration>; 4] = Default::default();
+    let mut stages: [Vec<Duration>; 5] = Default::default();
+    let mut live_frame = crate::frame::Frame::default();
+    live_frame
+        .resize(frame.resolution())
+        .copy_from_slice(&frame.to_rgb8());
+    let mut renderer = crate::render::Renderer::new(960, 720);
+    let hud = crate::render::Hud {
+        lines: vec![
+            "view side  seated".into(),
+            "trunk +12.0 deg".into(),
+            "neck  +31.0 deg".into(),
+            "trunk leaning 12 deg forward".into(),
+        ],
+        status: "30.0 fps  latency 35 ms  dropped 0".into(),
+        score: Some((72.0, [80, 220, 100])),
+        banner: None,
+    };
     for _ in 0..frames {
-        let t = estimator.estimate(frame.view())?.timings;
-        for (v, d) in stages
-            .iter_mut()
-            .zip([t.letterbox, t.inference, t.decode, t.total()])
+        let e = estimator.estimate(frame.view())?;
+        let t = e.timings;
+        let r0 = std::time::Instant::now();
+        renderer.render(&live_frame, Some(&e.pose), 0.0, &hud);
+        std::hint::black_box(renderer.buffer());
+        for (v, d) in
+            stages
+                .iter_mut()
+                .zip([t.letterbox, t.inference, t.decode, t.total(), r0.elapsed()])
         {
             v.push(d);
         }
@@ -157,6 +182,7 @@ pub fn run(
         inference: StageStats::from_samples(&stages[1]),
         decode: StageStats::from_samples(&stages[2]),
         total: StageStats::from_samples(&stages[3]),
+        render: StageStats::from_samples(&stages[4]),
     })
 }
 

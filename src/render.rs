@@ -123,21 +123,38 @@ impl Renderer {
     /// least `threshold`), then `hud`.
     pub fn render(&mut self, frame: &Frame, pose: Option<&Pose>, threshold: f32, hud: &Hud) {
         self.fit(frame.resolution());
-        let (ox, oy, aw, _) = self.area;
-        self.buffer.fill(0);
+        let (ox, oy, aw, ah) = (
+            self.area.0 as usize,
+            self.area.1 as usize,
+            self.area.2 as usize,
+            self.area.3 as usize,
+        );
+        let width = self.width as usize;
+        // Clear only the bars around the image; the image area is overwritten below.
+        self.buffer[..oy * width].fill(0);
+        self.buffer[(oy + ah) * width..].fill(0);
+        for row in oy..oy + ah {
+            self.buffer[row * width..row * width + ox].fill(0);
+            self.buffer[row * width + ox + aw..(row + 1) * width].fill(0);
+        }
         let rgb = frame.rgb();
         let src_w = frame.resolution().width as usize;
-        let width = self.width as usize;
+        let mut previous: Option<(u32, usize)> = None;
         for (row, &sy) in self.y_map.iter().enumerate() {
-            let src_row = &rgb[sy as usize * src_w * 3..][..src_w * 3];
-            let start = (row + oy as usize) * width + ox as usize;
-            for (dst, &sx) in self.buffer[start..start + aw as usize]
-                .iter_mut()
-                .zip(&self.x_map)
+            let start = (row + oy) * width + ox;
+            // Upscaling repeats source rows: copy the row already converted.
+            if let Some((prev_sy, prev_start)) = previous
+                && prev_sy == sy
             {
+                self.buffer.copy_within(prev_start..prev_start + aw, start);
+                continue;
+            }
+            let src_row = &rgb[sy as usize * src_w * 3..][..src_w * 3];
+            for (dst, &sx) in self.buffer[start..start + aw].iter_mut().zip(&self.x_map) {
                 let p = &src_row[sx as usize * 3..sx as usize * 3 + 3];
                 *dst = (u32::from(p[0]) << 16) | (u32::from(p[1]) << 8) | u32::from(p[2]);
             }
+            previous = Some((sy, start));
         }
         let (width, height, placement) = (self.width, self.height, self.placement);
         let mut canvas = U32Canvas {

@@ -218,7 +218,7 @@ fn bench_prints_percentiles_per_stage() {
     let r = &json_lines(&o)[0];
     assert_eq!(r["model"], "lightning");
     assert_eq!(r["frames"], 3);
-    for stage in ["letterbox", "inference", "decode", "total"] {
+    for stage in ["letterbox", "inference", "decode", "total", "render"] {
         let s = &r[stage];
         let (p50, p95, p99) = (
             s["p50_ms"].as_f64().unwrap(),
