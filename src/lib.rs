@@ -28,6 +28,7 @@ pub mod bench;
 pub mod calibration;
 pub mod draw;
 pub mod error;
+pub mod exercise;
 pub mod frame;
 pub mod geometry;
 pub mod judge;

@@ -1,6 +1,7 @@
 //! Integration tests: the real model on real photos, golden references, and the CLI.
 
 mod cli;
+mod exercise;
 mod pipeline;
 mod pose;
 mod science;

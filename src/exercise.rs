@@ -1,0 +1,529 @@
+//! Exercises from declarative definitions, validated rep by rep: a deterministic state machine
+//! over timed metric values (no clock of its own), shared by live runs, video analysis and replay.
+//!
+//! A definition (TOML, see `exercises/` and the README) is a list of phases. Each phase has
+//! conditions on named metrics, a hold time and a grace time. The engine waits for the first
+//! phase's conditions, then times the hold: dips shorter than the grace are forgiven and the
+//! timer keeps running through them (hold time = last good sample − first good sample); a
+//! longer dip breaks the phase. Completing the last phase counts a rep. A broken counted phase
+//! rejects the attempt with the reason and the count at which it broke; the person leaving the
+//! frame pauses the timers.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// A condition on one metric; the metric must be measured for the condition to hold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    /// Metric name: any posture metric (`trunk_flexion_deg`, `head_drop_ratio`...), `score`, or a
+    /// joint angle (`knee_angle_deg`, `hip_angle_deg`, `elbow_angle_deg`, `shoulder_angle_deg`,
+    /// `knee_tilt_deg`).
+    pub metric: String,
+    /// Lowest value allowed.
+    #[serde(default)]
+    pub min: Option<f32>,
+    /// Highest value allowed.
+    #[serde(default)]
+    pub max: Option<f32>,
+    /// What to say when this condition breaks a hold, e.g. "trunk leaned forward".
+    #[serde(default)]
+    pub broken: Option<String>,
+}
+
+/// One phase of an exercise.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    /// Short name, e.g. `hold`, `relax`.
+    pub name: String,
+    /// What to tell the user, e.g. "Sit tall".
+    pub prompt: String,
+    /// How long the conditions must hold (0: reaching them is enough).
+    #[serde(default)]
+    pub hold_secs: f64,
+    /// Dips shorter than this are forgiven.
+    #[serde(default)]
+    pub grace_secs: f64,
+    /// Whether this is the counted hold ("count of ten"): its count is shown, a break rejects
+    /// the attempt, and its scores describe the rep.
+    #[serde(default)]
+    pub counted: bool,
+    /// All must hold.
+    pub conditions: Vec<Condition>,
+}
+
+/// An exercise definition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Definition {
+    /// Name used on the command line, e.g. `sit-tall`.
+    pub name: String,
+    /// One line for people.
+    pub description: String,
+    /// Reps asked for by default.
+    #[serde(default = "default_reps")]
+    pub reps: u32,
+    /// The phases of one rep, in order.
+    pub phases: Vec<Phase>,
+}
+
+fn default_reps() -> u32 {
+    5
+}
+
+/// A definition file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ExerciseError {
+    /// Unreadable file.
+    #[error("cannot read exercise file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not a valid definition.
+    #[error("exercise file {path} is not valid: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The parser's message with line and field.
+        reason: String,
+    },
+    /// No such built-in exercise or file.
+    #[error(
+        "no exercise named {0}; built in: sit-tall, stand-tall, wall-slides, leg-lifts, knee-tilts (or give a .toml file)"
+    )]
+    Unknown(String),
+}
+
+/// The built-in definitions, from `exercises/`.
+pub const BUILT_IN: [(&str, &str); 5] = [
+    ("sit-tall", include_str!("../exercises/sit-tall.toml")),
+    ("stand-tall", include_str!("../exercises/stand-tall.toml")),
+    ("wall-slides", include_str!("../exercises/wall-slides.toml")),
+    ("leg-lifts", include_str!("../exercises/leg-lifts.toml")),
+    ("knee-tilts", include_str!("../exercises/knee-tilts.toml")),
+];
+
+impl Definition {
+    /// Parses a definition; `path` names it in errors.
+    ///
+    /// # Errors
+    /// [`ExerciseError::Invalid`] with the line and the field.
+    pub fn parse(text: &str, path: &str) -> Result<Self, ExerciseError> {
+        let invalid = |reason: String| ExerciseError::Invalid {
+            path: path.to_owned(),
+            reason,
+        };
+        let d: Definition =
+            toml::from_str(text).map_err(|e| invalid(e.to_string().trim().replace('\n', " ")))?;
+        if d.phases.is_empty() {
+            return Err(invalid(
+                "`phases` is empty: give at least one [[phases]]".into(),
+            ));
+        }
+        for p in &d.phases {
+            if p.conditions.is_empty() {
+                return Err(invalid(format!("phase `{}` has no conditions", p.name)));
+            }
+            for c in &p.conditions {
+                if c.min.is_none() && c.max.is_none() {
+                    return Err(invalid(format!(
+                        "phase `{}`: condition on `{}` needs `min` or `max`",
+                        p.name, c.metric
+                    )));
+                }
+            }
+        }
+        Ok(d)
+    }
+
+    /// A built-in exercise by name, or a definition file by path.
+    ///
+    /// # Errors
+    /// [`ExerciseError`] naming the file or the unknown name.
+    pub fn find(name_or_path: &str) -> Result<Self, ExerciseError> {
+        if let Some((name, text)) = BUILT_IN.iter().find(|(n, _)| *n == name_or_path) {
+            return Self::parse(text, &format!("exercises/{name}.toml"));
+        }
+        let path = Path::new(name_or_path);
+        if path.extension().is_some_and(|e| e == "toml") || path.exists() {
+            let text = std::fs::read_to_string(path).map_err(|source| ExerciseError::Read {
+                path: name_or_path.to_owned(),
+                source,
+            })?;
+            return Self::parse(&text, name_or_path);
+        }
+        Err(ExerciseError::Unknown(name_or_path.to_owned()))
+    }
+
+    /// Sets the counted phase's hold time.
+    pub fn with_hold_secs(mut self, secs: f64) -> Self {
+        for p in self.phases.iter_mut().filter(|p| p.counted) {
+            p.hold_secs = secs;
+        }
+        self
+    }
+}
+
+/// What the engine reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ExerciseEvent {
+    /// A phase begins: show its prompt.
+    Prompt {
+        /// Phase name.
+        phase: String,
+        /// The instruction.
+        prompt: String,
+    },
+    /// The counted hold reached a new second (1, 2, ... up to the hold time).
+    Count {
+        /// The count.
+        count: u32,
+    },
+    /// An attempt broke form and is not counted.
+    Rejected {
+        /// Why, e.g. "trunk leaned forward at 6".
+        reason: String,
+        /// Seconds held before the break.
+        held_secs: f64,
+    },
+    /// A rep was completed.
+    Rep {
+        /// Which rep (1-based).
+        number: u32,
+        /// The counted hold's duration.
+        hold_secs: f64,
+        /// Mean posture score during the hold, when scored.
+        mean_score: Option<f32>,
+        /// Lowest posture score during the hold.
+        min_score: Option<f32>,
+    },
+    /// The person left the frame: timers pause.
+    Paused,
+    /// The person is back.
+    Resumed,
+}
+
+/// One rep's record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RepRecord {
+    /// The counted hold's duration.
+    pub hold_secs: f64,
+    /// Mean score during the hold.
+    pub mean_score: Option<f32>,
+    /// Lowest score during the hold.
+    pub min_score: Option<f32>,
+}
+
+#[derive(Clone, Debug)]
+struct Hold {
+    start: f64,
+    last_good: f64,
+    dip_since: Option<(f64, String)>,
+    paused_for: f64,
+    count: u32,
+    scores: (f64, u32, f32),
+}
+
+/// The exercise state machine.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    def: Definition,
+    phase: usize,
+    hold: Option<Hold>,
+    counted_hold: Option<RepRecord>,
+    reps: Vec<RepRecord>,
+    rejected: u32,
+    away_since: Option<f64>,
+    announced: bool,
+}
+
+fn check(c: &Condition, values: &dyn Fn(&str) -> Option<f32>) -> bool {
+    match values(&c.metric) {
+        Some(v) => c.min.is_none_or(|m| v >= m) && c.max.is_none_or(|m| v <= m),
+        None => false,
+    }
+}
+
+impl Engine {
+    /// Starts at the first phase.
+    pub fn new(def: Definition) -> Self {
+        Self {
+            def,
+            phase: 0,
+            hold: None,
+            counted_hold: None,
+            reps: Vec::new(),
+            rejected: 0,
+            away_since: None,
+            announced: false,
+        }
+    }
+
+    /// The definition.
+    pub fn definition(&self) -> &Definition {
+        &self.def
+    }
+
+    /// Reps completed so far.
+    pub fn reps(&self) -> &[RepRecord] {
+        &self.reps
+    }
+
+    /// Attempts rejected so far.
+    pub fn rejected(&self) -> u32 {
+        self.rejected
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> &Phase {
+        &self.def.phases[self.phase]
+    }
+
+    /// The count of the counted hold in progress, if any.
+    pub fn count(&self) -> Option<u32> {
+        self.hold
+            .as_ref()
+            .filter(|_| self.phase().counted)
+            .map(|h| h.count)
+    }
+
+    /// Feeds one sample at `t_secs`: whether a person is seen, the metric values, and a note
+    /// (the judge's reason) added to the reason when a `score` condition breaks a hold.
+    pub fn update(
+        &mut self,
+        t_secs: f64,
+        person: bool,
+        values: &dyn Fn(&str) -> Option<f32>,
+        note: Option<&str>,
+    ) -> Vec<ExerciseEvent> {
+        let mut events = Vec::new();
+        if !self.announced {
+            self.announced = true;
+            events.push(self.prompt());
+        }
+        if !person {
+            if self.away_since.is_none() {
+                self.away_since = Some(t_secs);
+                events.push(ExerciseEvent::Paused);
+            }
+            return events;
+        }
+        if let Some(since) = self.away_since.take() {
+            if let Some(h) = &mut self.hold {
+                h.paused_for += t_secs - since;
+                // The dip clock does not run while away either.
+                if let Some((d, _)) = &mut h.dip_since {
+                    *d += t_secs - since;
+                }
+                h.last_good += t_secs - since;
+            }
+            events.push(ExerciseEvent::Resumed);
+        }
+        let phase = self.def.phases[self.phase].clone();
+        let failed = phase.conditions.iter().find(|c| !check(c, values));
+        match (&mut self.hold, failed) {
+            (None, None) => {
+                self.hold = Some(Hold {
+                    start: t_secs,
+                    last_good: t_secs,
+                    dip_since: None,
+                    paused_for: 0.0,
+                    count: 0,
+                    scores: (0.0, 0, f32::INFINITY),
+                });
+            }
+            (None, Some(_)) => {}
+            (Some(h), None) => {
+                // A dip ends: it was forgiven only if it lasted no longer than the grace
+                // (dip length = first bad sample to the next good one).
+                if h.dip_since
+                    .as_ref()
+                    .is_none_or(|(since, _)| t_secs - since <= phase.grace_secs + 1e-9)
+                {
+                    h.dip_since = None;
+                    h.last_good = t_secs;
+                }
+            }
+            (Some(h), Some(c)) => {
+                if h.dip_since.is_none() {
+                    let mut why = c
+                        .broken
+                        .clone()
+                        .unwrap_or_else(|| format!("{} out of range", c.metric));
+                    if let Some(n) = note.filter(|_| c.metric == "score") {
+                        why = format!("{why} ({n})");
+                    }
+                    h.dip_since = Some((t_secs, why));
+                }
+            }
+        }
+        let Some(h) = &mut self.hold else {
+            return events;
+        };
+        if phase.counted
+            && let Some(score) = values("score")
+            && h.dip_since.is_none()
+        {
+            h.scores.0 += f64::from(score);
+            h.scores.1 += 1;
+            h.scores.2 = h.scores.2.min(score);
+        }
+        // A dip longer than the grace breaks the phase.
+        if let Some((since, why)) = &h.dip_since
+            && t_secs - since > phase.grace_secs + 1e-9
+        {
+            let held = h.last_good - h.start - h.paused_for;
+            if phase.counted {
+                let at = h.count.max(1);
+                self.rejected += 1;
+                events.push(ExerciseEvent::Rejected {
+                    reason: format!("{why} at {at}"),
+                    held_secs: held.max(0.0),
+                });
+                self.phase = 0;
+                self.counted_hold = None;
+                self.hold = None;
+                events.push(self.prompt());
+            } else {
+                self.hold = None;
+            }
+            return events;
+        }
+        let held = h.last_good - h.start - h.paused_for;
+        if phase.counted {
+            let count =
+                ((held + 1e-9).floor() as u32 + 1).min(phase.hold_secs.ceil().max(1.0) as u32);
+            if count > h.count {
+                h.count = count;
+                events.push(ExerciseEvent::Count { count });
+            }
+        }
+        if h.dip_since.is_none() && held + 1e-6 >= phase.hold_secs {
+            if phase.counted {
+                let (sum, n, min) = h.scores;
+                self.counted_hold = Some(RepRecord {
+                    hold_secs: held,
+                    mean_score: (n > 0).then(|| (sum / f64::from(n)) as f32),
+                    min_score: (n > 0).then_some(min),
+                });
+            }
+            self.hold = None;
+            self.phase += 1;
+            if self.phase == self.def.phases.len() {
+                self.phase = 0;
+                let rec = self.counted_hold.take().unwrap_or(RepRecord {
+                    hold_secs: held,
+                    mean_score: None,
+                    min_score: None,
+                });
+                self.reps.push(rec.clone());
+                events.push(ExerciseEvent::Rep {
+                    number: self.reps.len() as u32,
+                    hold_secs: rec.hold_secs,
+                    mean_score: rec.mean_score,
+                    min_score: rec.min_score,
+                });
+            }
+            events.push(self.prompt());
+        }
+        events
+    }
+
+    fn prompt(&self) -> ExerciseEvent {
+        let p = self.phase();
+        ExerciseEvent::Prompt {
+            phase: p.name.clone(),
+            prompt: p.prompt.clone(),
+        }
+    }
+}
+
+/// The named values exercise conditions can use, from one frame's analysis and pose: every
+/// posture metric, `score`, and joint angles on the better-seen side (degrees; 180 = straight):
+/// `knee_angle_deg` (hip–knee–ankle), `hip_angle_deg` (shoulder–hip–knee), `elbow_angle_deg`
+/// (shoulder–elbow–wrist), `shoulder_angle_deg` (hip–shoulder–elbow), and `knee_tilt_deg` (the
+/// hip-centre → knee-centre line from vertical, positive toward the person's left).
+pub fn values(
+    a: &crate::analysis::Analysis,
+    pose: &crate::pose::Pose,
+    threshold: f32,
+) -> std::collections::BTreeMap<&'static str, f32> {
+    use crate::pose::Joint as J;
+    let mut out = std::collections::BTreeMap::new();
+    for (name, m) in crate::calibration::named(&a.metrics) {
+        if let Some(m) = m {
+            out.insert(name, m.value);
+        }
+    }
+    if let Some(s) = a.judgement.score() {
+        out.insert("score", s);
+    }
+    let p = |j: J| pose.visible(j, threshold).map(|k| (k.x_px, k.y_px));
+    let angle = |a: (f32, f32), b: (f32, f32), c: (f32, f32)| {
+        let (u, v) = ((a.0 - b.0, a.1 - b.1), (c.0 - b.0, c.1 - b.1));
+        let (nu, nv) = (
+            (u.0 * u.0 + u.1 * u.1).sqrt(),
+            (v.0 * v.0 + v.1 * v.1).sqrt(),
+        );
+        (nu > 0.0 && nv > 0.0).then(|| {
+            ((u.0 * v.0 + u.1 * v.1) / (nu * nv))
+                .clamp(-1.0, 1.0)
+                .acos()
+                .to_degrees()
+        })
+    };
+    let side_score = |js: [J; 4]| js.iter().map(|&j| pose.get(j).score).sum::<f32>();
+    let left = side_score([J::LeftShoulder, J::LeftHip, J::LeftKnee, J::LeftAnkle])
+        >= side_score([J::RightShoulder, J::RightHip, J::RightKnee, J::RightAnkle]);
+    let (sh, el, wr, hip, kn, an) = if left {
+        (
+            J::LeftShoulder,
+            J::LeftElbow,
+            J::LeftWrist,
+            J::LeftHip,
+            J::LeftKnee,
+            J::LeftAnkle,
+        )
+    } else {
+        (
+            J::RightShoulder,
+            J::RightElbow,
+            J::RightWrist,
+            J::RightHip,
+            J::RightKnee,
+            J::RightAnkle,
+        )
+    };
+    let mut put = |name, a: Option<(f32, f32)>, b: Option<(f32, f32)>, c: Option<(f32, f32)>| {
+        if let (Some(a), Some(b), Some(c)) = (a, b, c)
+            && let Some(v) = angle(a, b, c)
+        {
+            out.insert(name, v);
+        }
+    };
+    put("knee_angle_deg", p(hip), p(kn), p(an));
+    put("hip_angle_deg", p(sh), p(hip), p(kn));
+    put("elbow_angle_deg", p(sh), p(el), p(wr));
+    put("shoulder_angle_deg", p(hip), p(sh), p(el));
+    if let (Some(lh), Some(rh), Some(lk), Some(rk)) = (
+        p(J::LeftHip),
+        p(J::RightHip),
+        p(J::LeftKnee),
+        p(J::RightKnee),
+    ) {
+        let hm = ((lh.0 + rh.0) / 2.0, (lh.1 + rh.1) / 2.0);
+        let km = ((lk.0 + rk.0) / 2.0, (lk.1 + rk.1) / 2.0);
+        let toward_left = (lh.0 - rh.0).signum();
+        let (dx, dy) = ((km.0 - hm.0) * toward_left, (hm.1 - km.1).abs());
+        if dx != 0.0 || dy != 0.0 {
+            out.insert("knee_tilt_deg", dx.atan2(dy).to_degrees());
+        }
+    }
+    out
+}
