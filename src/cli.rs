@@ -80,6 +80,25 @@ enum Command {
     },
     /// List the cameras this machine has (exit 1 when there are none).
     Cameras,
+    /// A guided exercise, checked rep by rep: sit-tall, stand-tall, wall-slides, leg-lifts,
+    /// knee-tilts, or a definition file (.toml). Exit 0 when all reps were done, 1 when not.
+    Exercise {
+        /// The exercise name or a .toml definition file.
+        #[arg(value_name = "NAME|FILE")]
+        name: String,
+        /// Reps to do (default: the definition's).
+        #[arg(long)]
+        reps: Option<u32>,
+        /// Seconds to hold the counted phase (default: the definition's, 10 for sit-tall).
+        #[arg(long, value_name = "SECS")]
+        hold_secs: Option<f64>,
+        #[command(flatten)]
+        source: SourceArgs,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        live: LiveArgs,
+    },
     /// Record your upright posture as the baseline the judge compares with (per camera).
     ///
     /// Sit (or stand) tall and hold still. Saves to your configuration folder
@@ -216,6 +235,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             )
         }
         Command::Cameras => live_cmd::cameras(),
+        Command::Exercise {
+            name,
+            reps,
+            hold_secs,
+            source,
+            model,
+            live,
+        } => {
+            let mut def = posture::exercise::Definition::find(&name)?;
+            if let Some(h) = hold_secs {
+                def = def.with_hold_secs(h);
+            }
+            let reps = reps.unwrap_or(def.reps);
+            let analyzer = live.analyzer(&source.calibration_key())?;
+            let opened = source.open()?;
+            let estimator = model.load()?;
+            live_cmd::exercise(opened, estimator, &live, analyzer, def, reps)
+        }
         Command::Bench {
             model,
             width,

@@ -196,14 +196,9 @@ pub fn judge(
                 }
             }
             if let Some(neck) = m.neck_flexion_deg {
-                let trunk = m.trunk_flexion_deg.map_or(0.0, |x| x.value);
-                let rel = neck.value - trunk - t.neck_keypoint_offset_deg;
-                parts.push(component(
-                    "neck",
-                    rel,
-                    t.neck_flexion_rel_trunk_deg,
-                    format!("neck bent {rel:.0}° forward of your trunk"),
-                ));
+                // With a baseline the neck is judged against it only: the keypoint angle's offset
+                // from the anatomical one differs between people and cameras (SCIENCE.md); the
+                // absolute RULA band, with a typical offset removed, is the fallback.
                 if let Some(b) = base("neck_flexion_deg") {
                     let d = neck.value - b;
                     parts.push(component(
@@ -211,6 +206,15 @@ pub fn judge(
                         d,
                         t.neck_forward_of_baseline_deg,
                         format!("head {d:.0}° forward of your baseline"),
+                    ));
+                } else {
+                    let trunk = m.trunk_flexion_deg.map_or(0.0, |x| x.value);
+                    let rel = neck.value - trunk - t.neck_keypoint_offset_deg;
+                    parts.push(component(
+                        "neck",
+                        rel,
+                        t.neck_flexion_rel_trunk_deg,
+                        format!("neck bent {rel:.0}° forward of your trunk"),
                     ));
                 }
             }

@@ -581,3 +581,150 @@ pub fn calibrate(
         }
     }
 }
+
+/// `posture exercise`: a guided session of `def`, `reps` times; exit 0 when all were done.
+pub fn exercise(
+    source: Box<dyn FrameSource>,
+    estimator: OnnxEstimator,
+    args: &LiveArgs,
+    mut analyzer: Analyzer,
+    def: posture::exercise::Definition,
+    reps: u32,
+) -> anyhow::Result<ExitCode> {
+    use posture::exercise::{Engine, ExerciseEvent};
+    let stop = StopHandle::new();
+    let handler_stop = stop.clone();
+    ctrlc::set_handler(move || handler_stop.stop()).context("cannot install the Ctrl-C handler")?;
+    let mut window = if args.headless {
+        None
+    } else {
+        match open_window(&format!("posture: {}", def.name)) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!("posture: no display ({e}); running headless");
+                None
+            }
+        }
+    };
+    let options = PipelineOptions {
+        pace: !args.as_fast_as_possible,
+        drop_stale: !args.as_fast_as_possible,
+        reconnect_for: Duration::from_secs_f64(args.reconnect_secs.max(0.0)),
+        ..PipelineOptions::default()
+    };
+    eprintln!("posture: {}: {} ({reps} reps)", def.name, def.description);
+    let mut engine = Engine::new(def);
+    let mut status = StatusTracker::new(Instant::now());
+    let mut stdout = std::io::stdout().lock();
+    let threshold = args.score_threshold;
+    let mut prompt = String::new();
+    let result = pipeline::run(
+        source,
+        Box::new(estimator),
+        &options,
+        &stop,
+        |update| -> std::io::Result<Flow> {
+            let Update::Frame(p) = update else {
+                return Ok(Flow::Continue);
+            };
+            let analysis = analyzer.update(p.frame.t_secs, &p.estimate.pose);
+            let values = posture::exercise::values(&analysis, &p.estimate.pose, threshold);
+            let note = match &analysis.judgement {
+                Judgement::Judged { reason, .. } => Some(reason.as_str()),
+                Judgement::NoPerson => None,
+            };
+            let events = engine.update(
+                p.frame.t_secs,
+                analysis.person,
+                &|n| values.get(n).copied(),
+                note,
+            );
+            status.observe(p);
+            status.set_posture(&analysis);
+            status.tick(Instant::now());
+            let mut done = false;
+            for e in &events {
+                if args.json {
+                    let mut v = serde_json::to_value(e)?;
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("format".into(), "posture.live".into());
+                        o.insert("version".into(), 1.into());
+                        o.insert("kind".into(), "exercise".into());
+                        o.insert("t_secs".into(), p.frame.t_secs.into());
+                    }
+                    writeln!(stdout, "{v}")?;
+                } else {
+                    match e {
+                        ExerciseEvent::Prompt { prompt: text, .. } => {
+                            writeln!(stdout, "posture: {text}")?
+                        }
+                        ExerciseEvent::Count { count } => writeln!(stdout, "  {count}")?,
+                        ExerciseEvent::Rejected { reason, .. } => {
+                            writeln!(stdout, "posture: not counted: {reason}")?
+                        }
+                        ExerciseEvent::Rep {
+                            number,
+                            hold_secs,
+                            mean_score,
+                            ..
+                        } => writeln!(
+                            stdout,
+                            "posture: rep {number} of {reps} done (held {hold_secs:.1} s{})",
+                            mean_score.map_or(String::new(), |s| format!(", mean score {s:.0}"))
+                        )?,
+                        ExerciseEvent::Paused => {
+                            writeln!(stdout, "posture: paused: nobody in view")?
+                        }
+                        ExerciseEvent::Resumed => writeln!(stdout, "posture: resumed")?,
+                    }
+                }
+                match e {
+                    ExerciseEvent::Prompt { prompt: text, .. } => prompt = text.clone(),
+                    ExerciseEvent::Rep { number, .. } if *number >= reps => done = true,
+                    _ => {}
+                }
+            }
+            if let Some(w) = &mut window {
+                let mut hud = hud(&analysis, None, status.short_line());
+                let banner = match engine.count() {
+                    Some(c) => format!("{prompt}: {c}"),
+                    None => prompt.clone(),
+                };
+                hud.banner = Some((banner, [255, 255, 255]));
+                hud.lines.insert(
+                    0,
+                    format!(
+                        "reps {} of {reps}, not counted {}",
+                        engine.reps().len(),
+                        engine.rejected()
+                    ),
+                );
+                if show(w, p, threshold, &hud) == Flow::Stop {
+                    return Ok(Flow::Stop);
+                }
+            }
+            Ok(if done { Flow::Stop } else { Flow::Continue })
+        },
+    );
+    result?;
+    let done = engine.reps().len() as u32;
+    eprintln!(
+        "posture: {} reps done of {reps} asked ({} attempts not counted)",
+        done.min(reps),
+        engine.rejected()
+    );
+    for (i, r) in engine.reps().iter().enumerate() {
+        eprintln!(
+            "posture: rep {}: held {:.1} s, score mean {} min {}",
+            i + 1,
+            r.hold_secs,
+            r.mean_score.map_or("-".into(), |s| format!("{s:.0}")),
+            r.min_score.map_or("-".into(), |s| format!("{s:.0}"))
+        );
+    }
+    Ok(if done >= reps {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -443,3 +443,78 @@ fn a_garbage_calibration_file_is_one_error_line_and_exit_2() {
     ]);
     assert_one_error_line(&o, "schema version 99");
 }
+
+/// The sit-tall definition end to end through the real pose model on the synthetic "sit tall for
+/// ten" video (subject 102, side view, 5 fps): attempts 1 and 3 are valid, attempt 2 is broken by a
+/// slouch 3 s into the hold. The subject's neutral render is the calibration, as a user would
+/// calibrate before exercising.
+#[test]
+fn sit_tall_counts_the_valid_reps_of_the_synthetic_sequence_through_the_real_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let cal = dir.path().join("cal.json");
+    let neutral = fixture("sequences/neutral_s102_side.png");
+    let o = posture(&[
+        "calibrate",
+        "--images",
+        neutral.to_str().unwrap(),
+        "--duration-secs",
+        "1",
+        "--calibration",
+        cal.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let video = fixture("sequences/dev_seq_side.mp4");
+    let o = posture(&[
+        "exercise",
+        "sit-tall",
+        "--reps",
+        "3",
+        "--video",
+        video.to_str().unwrap(),
+        "--as-fast-as-possible",
+        "--headless",
+        "--calibration",
+        cal.to_str().unwrap(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = stderr(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "2 of 3 reps is not all: {out}\n{err}"
+    );
+    assert!(err.contains("2 reps done of 3 asked"), "{err}");
+    assert_eq!(
+        out.matches("rep 1 of 3 done").count() + out.matches("rep 2 of 3 done").count(),
+        2,
+        "{out}"
+    );
+    // The broken attempt is reported with its reason and the count at which it broke.
+    let rejected: Vec<&str> = out.lines().filter(|l| l.contains("not counted")).collect();
+    assert!(
+        !rejected.is_empty()
+            && rejected[0].contains("posture dropped")
+            && rejected[0].ends_with("at 3"),
+        "{rejected:?}"
+    );
+    // The count is shown as the hold goes on.
+    assert!(out.lines().any(|l| l.trim() == "10"), "{out}");
+    assert!(err.contains("rep 1: held 10.0 s, score mean"), "{err}");
+}
+
+#[test]
+fn a_malformed_exercise_file_is_one_error_line_with_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.toml");
+    std::fs::write(&f, "name = \"bad\"\ndescription = \"x\"\n[[phases]]\nname = \"hold\"\nprompt = \"p\"\ncounted = \"yes\"\nconditions = []\n").unwrap();
+    let o = posture(&[
+        "exercise",
+        f.to_str().unwrap(),
+        "--images",
+        fixture("skimage_astronaut.png").to_str().unwrap(),
+        "--headless",
+    ]);
+    assert_one_error_line(&o, "bad.toml");
+    let err = stderr(&o);
+    assert!(err.contains("line 6") && err.contains("counted"), "{err}");
+}
