@@ -291,3 +291,83 @@ fn a_malformed_exercise_file_names_the_file_the_line_and_the_field() {
         .to_string();
     assert!(e.contains("sit-tall"), "{e}");
 }
+
+/// A standing side-view pose with the knee bent to `knee_deg` (180 = straight): hip above the
+/// knee, the shin at the given angle.
+fn leg_pose(knee_deg: f32) -> posture::pose::Pose {
+    use posture::pose::{Joint, Keypoint, Pose};
+    let mut p = Pose::default();
+    let mut put = |j: Joint, x: f32, y: f32| {
+        p.keypoints[j as usize] = Keypoint {
+            x_px: x,
+            y_px: y,
+            score: 0.9,
+        }
+    };
+    let (hip, knee) = ((300.0, 300.0), (300.0, 400.0));
+    // The shin leaves the knee at (180 - knee_deg) degrees from straight down.
+    let a = (180.0 - knee_deg).to_radians();
+    put(Joint::LeftHip, hip.0, hip.1);
+    put(Joint::LeftKnee, knee.0, knee.1);
+    put(
+        Joint::LeftAnkle,
+        knee.0 - 100.0 * a.sin(),
+        knee.1 + 100.0 * a.cos(),
+    );
+    put(Joint::LeftShoulder, 300.0, 150.0);
+    put(Joint::LeftElbow, 300.0, 230.0);
+    put(Joint::LeftEar, 305.0, 110.0);
+    put(Joint::Nose, 320.0, 115.0);
+    p
+}
+
+#[test]
+fn joint_angles_are_exact_on_constructed_geometry() {
+    use posture::analysis::{Analyzer, Settings};
+    for knee in [90.0f32, 120.0, 135.0, 170.0, 180.0] {
+        let pose = leg_pose(knee);
+        let a = Analyzer::new(0.3, Settings::default(), None).update(0.0, &pose);
+        let v = posture::exercise::values(&a, &pose, 0.3);
+        assert!(
+            (v["knee_angle_deg"] - knee).abs() < 0.1,
+            "knee {knee}: {v:?}"
+        );
+        assert!(
+            (v["hip_angle_deg"] - 180.0).abs() < 0.1,
+            "shoulder, hip and knee are in line: {v:?}"
+        );
+        assert!(
+            (v["shoulder_angle_deg"]).abs() < 0.1,
+            "the arm hangs along the trunk: {v:?}"
+        );
+    }
+}
+
+#[test]
+fn wall_slides_count_from_constructed_poses_through_the_metric_values() {
+    use posture::analysis::{Analyzer, Settings};
+    let mut engine = Engine::new(Definition::find("wall-slides").unwrap());
+    let mut analyzer = Analyzer::new(0.3, Settings::default(), None);
+    // Per rep: 1 s straight, 4 s down at 110°, 1 s straight; one attempt that rises after 1.5 s.
+    let mut script: Vec<(f64, f32)> = Vec::new();
+    for _ in 0..2 {
+        script.extend([(1.0, 178.0), (4.0, 110.0), (1.0, 178.0)]);
+    }
+    script.extend([(1.5, 110.0), (1.0, 178.0)]);
+    let (mut t, mut events) = (0.0, Vec::new());
+    for (secs, knee) in script {
+        let end = t + secs;
+        while t < end - 1e-9 {
+            let pose = leg_pose(knee);
+            let a = analyzer.update(t, &pose);
+            let v = posture::exercise::values(&a, &pose, 0.3);
+            events.extend(engine.update(t, a.person, &|n| v.get(n).copied(), None));
+            t = ((t * 10.0).round() + 1.0) / 10.0;
+        }
+    }
+    assert_eq!(engine.reps().len(), 2, "{events:?}");
+    assert_eq!(
+        rejected(&events.iter().map(|e| (0.0, e.clone())).collect::<Vec<_>>()),
+        vec!["knees straightened at 2".to_owned()]
+    );
+}
