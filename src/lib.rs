@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod pose;
 pub mod render;
+pub mod session;
 pub mod smooth;
 pub mod source;
 #[cfg(feature = "window")]

@@ -5,6 +5,7 @@ mod exercise;
 mod pipeline;
 mod pose;
 mod science;
+mod session;
 
 use std::path::PathBuf;
 
