@@ -80,6 +80,35 @@ enum Command {
     },
     /// List the cameras this machine has (exit 1 when there are none).
     Cameras,
+    /// Judge a recorded session again, without camera or model (same input, same output):
+    /// one `posture.replay` JSON line per frame and event, then the summary.
+    Replay {
+        /// The session file (`posture.session`, from `--record`).
+        session: PathBuf,
+        /// Judge against this baseline instead of the one recorded.
+        #[arg(long, value_name = "FILE")]
+        calibration: Option<PathBuf>,
+        /// Judge with these thresholds.
+        #[arg(long, value_name = "FILE")]
+        thresholds: Option<PathBuf>,
+        /// Validate this exercise's reps on the recording.
+        #[arg(long, value_name = "NAME|FILE")]
+        exercise: Option<String>,
+        /// Keypoints scoring below this are not measured.
+        #[arg(long, default_value_t = DEFAULT_SCORE_THRESHOLD)]
+        score_threshold: f32,
+    },
+    /// Export a recorded session for spreadsheets: one CSV row per frame.
+    Export {
+        /// The session file.
+        session: PathBuf,
+        /// CSV output (the only format so far).
+        #[arg(long, required = true)]
+        csv: bool,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// A guided exercise, checked rep by rep: sit-tall, stand-tall, wall-slides, leg-lifts,
     /// knee-tilts, or a definition file (.toml). Exit 0 when all reps were done, 1 when not.
     Exercise {
@@ -235,6 +264,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             )
         }
         Command::Cameras => live_cmd::cameras(),
+        Command::Replay {
+            session,
+            calibration,
+            thresholds,
+            exercise,
+            score_threshold,
+        } => live_cmd::replay(
+            &session,
+            calibration.as_deref(),
+            thresholds.as_deref(),
+            exercise.as_deref(),
+            score_threshold,
+        ),
+        Command::Export {
+            session,
+            csv: _,
+            out,
+        } => live_cmd::export_csv(&session, out.as_deref()),
         Command::Exercise {
             name,
             reps,

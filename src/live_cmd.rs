@@ -18,6 +18,7 @@ use posture::metrics::View;
 use posture::pipeline::{self, Flow, PipelineOptions, SourceEvent, StopHandle, Update};
 use posture::pose::{DEFAULT_SCORE_THRESHOLD, OnnxEstimator};
 use posture::render::Hud;
+use posture::session::{FrameLine, Header, Recorder};
 use posture::source::images::ImageSequenceSource;
 use posture::source::mjpeg::demo_clip;
 use posture::source::synthetic::SyntheticSource;
@@ -134,9 +135,45 @@ pub struct LiveArgs {
     /// Judge thresholds and alert timing (default: calibration/thresholds.toml, built in).
     #[arg(long, value_name = "FILE")]
     thresholds: Option<PathBuf>,
+    /// Record the session — keypoints, metrics, verdicts and events, never video — as a
+    /// `posture.session` file in DIR (default: your data folder, e.g. ~/.local/share/posture/sessions).
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    record: Option<PathBuf>,
 }
 
 impl LiveArgs {
+    /// Starts the recording when `--record` was given.
+    fn recorder(
+        &self,
+        estimator: &OnnxEstimator,
+        analyzer: &Analyzer,
+        source: &str,
+        exercise: Option<String>,
+    ) -> Option<Recorder> {
+        let dir = self.record.as_ref()?;
+        let dir = if dir.as_os_str().is_empty() {
+            match posture::session::default_dir() {
+                Some(d) => d,
+                None => {
+                    eprintln!(
+                        "posture: warning: no data folder is known on this system; pass --record DIR; going on without recording"
+                    );
+                    return None;
+                }
+            }
+        } else {
+            dir.clone()
+        };
+        let header = Header::new(
+            estimator.model_name(),
+            estimator.model_sha256(),
+            analyzer.baseline().cloned(),
+            source,
+            exercise,
+        );
+        Recorder::start(&dir, &header)
+    }
+
     /// The settings and baseline this run judges with; `key` names the camera's calibration.
     pub fn analyzer(&self, key: &str) -> anyhow::Result<Analyzer> {
         let settings = match &self.thresholds {
@@ -279,6 +316,25 @@ fn show(_: &mut Window, _: &pipeline::Processed, _: f32, _: &Hud) -> Flow {
 }
 
 /// Runs a live session and prints its outcome.
+fn frame_line(p: &pipeline::Processed, a: &Analysis) -> FrameLine {
+    FrameLine {
+        t_secs: p.frame.t_secs,
+        seq: p.frame.seq,
+        keypoints: p
+            .estimate
+            .pose
+            .keypoints
+            .iter()
+            .map(|k| [k.x_px, k.y_px, k.score])
+            .collect(),
+        posture: posture::live::PostureRecord::new(a),
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
 /// Runs a live session, judging each frame with `analyzer`, and prints its outcome.
 pub fn run(
     source: Box<dyn FrameSource>,
@@ -332,6 +388,8 @@ pub fn run(
     let mut status = StatusTracker::new(Instant::now());
     let mut stdout = std::io::stdout().lock();
     let threshold = args.score_threshold;
+    let mut recorder = args.recorder(&estimator, &analyzer, &description, None);
+    let mut last_t = 0.0;
     let result = pipeline::run(
         source,
         Box::new(estimator),
@@ -341,6 +399,16 @@ pub fn run(
             match update {
                 Update::Frame(p) => {
                     let analysis = analyzer.update(p.frame.t_secs, &p.estimate.pose);
+                    last_t = p.frame.t_secs;
+                    if let Some(r) = &mut recorder {
+                        r.frame(frame_line(p, &analysis));
+                        if let Some(event) = &analysis.alert {
+                            r.event(
+                                analysis.t_secs,
+                                json(&EventRecord::alert(event, analysis.t_secs)),
+                            );
+                        }
+                    }
                     status.observe(p);
                     status.set_posture(&analysis);
                     if let Some(event) = &analysis.alert {
@@ -386,6 +454,9 @@ pub fn run(
                     }
                 }
                 Update::Source(e) => {
+                    if let Some(r) = &mut recorder {
+                        r.event(last_t, json(&EventRecord::new(e)));
+                    }
                     match e {
                         SourceEvent::Lost { error } => {
                             eprintln!("posture: camera lost ({error}); trying to reconnect")
@@ -405,6 +476,9 @@ pub fn run(
     );
     if let Some(bar) = &progress {
         bar.finish_and_clear();
+    }
+    if let Some(path) = recorder.and_then(Recorder::finish) {
+        eprintln!("posture: session saved to {}", path.display());
     }
     let summary = result?;
     eprintln!(
@@ -613,6 +687,12 @@ pub fn exercise(
         ..PipelineOptions::default()
     };
     eprintln!("posture: {}: {} ({reps} reps)", def.name, def.description);
+    let mut recorder = args.recorder(
+        &estimator,
+        &analyzer,
+        &source.describe(),
+        Some(def.name.clone()),
+    );
     let mut engine = Engine::new(def);
     let mut status = StatusTracker::new(Instant::now());
     let mut stdout = std::io::stdout().lock();
@@ -639,6 +719,12 @@ pub fn exercise(
                 &|n| values.get(n).copied(),
                 note,
             );
+            if let Some(r) = &mut recorder {
+                r.frame(frame_line(p, &analysis));
+                for e in &events {
+                    r.event(p.frame.t_secs, json(e));
+                }
+            }
             status.observe(p);
             status.set_posture(&analysis);
             status.tick(Instant::now());
@@ -706,6 +792,9 @@ pub fn exercise(
             Ok(if done { Flow::Stop } else { Flow::Continue })
         },
     );
+    if let Some(path) = recorder.and_then(Recorder::finish) {
+        eprintln!("posture: session saved to {}", path.display());
+    }
     result?;
     let done = engine.reps().len() as u32;
     eprintln!(
@@ -727,4 +816,141 @@ pub fn exercise(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `posture replay`: judges a recording again, without camera or model, deterministically.
+pub fn replay(
+    path: &std::path::Path,
+    calibration: Option<&std::path::Path>,
+    thresholds: Option<&std::path::Path>,
+    exercise: Option<&str>,
+    threshold: f32,
+) -> anyhow::Result<ExitCode> {
+    use posture::exercise::{Definition, Engine};
+    use posture::pose::{Keypoint, Pose};
+    let session = posture::session::Session::load(path)?;
+    for w in &session.warnings {
+        eprintln!("posture: warning: {w}");
+    }
+    let settings = match thresholds {
+        Some(p) => Settings::load(p)?,
+        None => Settings::parse(
+            DEFAULT_SETTINGS_TOML,
+            std::path::Path::new("calibration/thresholds.toml"),
+        )?,
+    };
+    let baseline = match calibration {
+        Some(p) => Some(Baseline::load(p)?),
+        None => session.header.calibration.clone(),
+    };
+    let mut analyzer = Analyzer::new(threshold, settings, baseline);
+    let mut engine = exercise.map(Definition::find).transpose()?.map(Engine::new);
+    let mut summary = posture::session::SummaryBuilder::default();
+    let mut stdout = std::io::stdout().lock();
+    for f in &session.frames {
+        let mut pose = Pose::default();
+        for (k, [x, y, s]) in pose.keypoints.iter_mut().zip(f.keypoints.iter().copied()) {
+            *k = Keypoint {
+                x_px: x,
+                y_px: y,
+                score: s,
+            };
+        }
+        let a = analyzer.update(f.t_secs, &pose);
+        summary.frame(f.t_secs, band_of(&a));
+        let line = serde_json::json!({
+            "format": "posture.replay", "version": 1, "kind": "frame", "t_secs": f.t_secs, "seq": f.seq,
+            "posture": posture::live::PostureRecord::new(&a),
+        });
+        writeln!(stdout, "{line}")?;
+        if let Some(e) = &a.alert {
+            let v = json(&EventRecord::alert(e, f.t_secs));
+            summary.event(&v);
+            writeln!(
+                stdout,
+                "{}",
+                serde_json::json!({"format": "posture.replay", "version": 1, "kind": "event", "t_secs": f.t_secs, "event": v})
+            )?;
+        }
+        if let Some(engine) = &mut engine {
+            let values = posture::exercise::values(&a, &pose, threshold);
+            let note = match &a.judgement {
+                Judgement::Judged { reason, .. } => Some(reason.as_str()),
+                Judgement::NoPerson => None,
+            };
+            for e in engine.update(f.t_secs, a.person, &|n| values.get(n).copied(), note) {
+                let v = json(&e);
+                summary.event(&v);
+                writeln!(
+                    stdout,
+                    "{}",
+                    serde_json::json!({"format": "posture.replay", "version": 1, "kind": "exercise", "t_secs": f.t_secs, "event": v})
+                )?;
+            }
+        }
+    }
+    writeln!(
+        stdout,
+        "{}",
+        serde_json::json!({"format": "posture.replay", "version": 1, "kind": "summary", "summary": summary.finish()})
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The band of an analysis, for summaries.
+fn band_of(a: &Analysis) -> Option<Band> {
+    match &a.judgement {
+        Judgement::Judged { band, .. } => Some(*band),
+        Judgement::NoPerson => None,
+    }
+}
+
+/// `posture export SESSION --csv`: one row per frame for spreadsheets.
+pub fn export_csv(
+    path: &std::path::Path,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let session = posture::session::Session::load(path)?;
+    for w in &session.warnings {
+        eprintln!("posture: warning: {w}");
+    }
+    let mut sink: Box<dyn Write> = match out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let names: Vec<&str> = calibration::named(&Default::default())
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    writeln!(
+        sink,
+        "t_secs,seq,person,view,stance,score,band,reason,{}",
+        names.join(",")
+    )?;
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    for f in &session.frames {
+        let p = &f.posture;
+        let lower = |v: Option<String>| v.map(|x| x.to_lowercase()).unwrap_or_default();
+        let metrics: Vec<String> = calibration::named(&p.metrics)
+            .iter()
+            .map(|(_, m)| m.map(|m| format!("{}", m.value)).unwrap_or_default())
+            .collect();
+        writeln!(
+            sink,
+            "{},{},{},{},{},{},{},{},{}",
+            f.t_secs,
+            f.seq,
+            p.person,
+            lower(p.view.map(|v| format!("{v:?}"))),
+            lower(p.stance.map(|v| format!("{v:?}"))),
+            p.score.map(|s| format!("{s}")).unwrap_or_default(),
+            lower(p.band.map(|v| format!("{v:?}"))),
+            quote(p.reason.as_deref().unwrap_or("")),
+            metrics.join(",")
+        )?;
+    }
+    sink.flush()?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -124,35 +124,63 @@ pub struct Summary {
 impl Summary {
     /// Computes the summary of `frames` and `events`. Each frame's band lasts until the next frame.
     pub fn of(frames: &[FrameLine], events: &[EventLine]) -> Self {
-        let mut s = Summary {
-            frames: frames.len() as u64,
-            ..Summary::default()
-        };
-        if let (Some(first), Some(last)) = (frames.first(), frames.last()) {
-            s.duration_secs = last.t_secs - first.t_secs;
-        }
-        let mut poor_run = 0.0f64;
-        for w in frames.windows(2) {
-            let dt = (w[1].t_secs - w[0].t_secs).max(0.0);
-            match w[0].posture.band {
-                Some(Band::Good) => s.good_secs += dt,
-                Some(Band::Fair) => s.fair_secs += dt,
-                Some(Band::Poor) => s.poor_secs += dt,
-                None => s.unjudged_secs += dt,
-            }
-            if w[0].posture.band == Some(Band::Poor) {
-                poor_run += dt;
-                s.longest_poor_secs = s.longest_poor_secs.max(poor_run);
-            } else {
-                poor_run = 0.0;
-            }
+        let mut b = SummaryBuilder::default();
+        for f in frames {
+            b.frame(f.t_secs, f.posture.band);
         }
         for e in events {
-            match e.event.get("event").and_then(|v| v.as_str()) {
-                Some("alert") => s.alerts += 1,
-                Some("rep") => s.reps += 1,
-                _ => {}
+            b.event(&e.event);
+        }
+        b.finish()
+    }
+}
+
+/// Builds a [`Summary`] frame by frame, without keeping the frames (hours of recording).
+#[derive(Clone, Debug, Default)]
+pub struct SummaryBuilder {
+    s: Summary,
+    first_t: Option<f64>,
+    last: Option<(f64, Option<Band>)>,
+    poor_run: f64,
+}
+
+impl SummaryBuilder {
+    /// Adds a frame at `t_secs` judged `band` (none: not judged).
+    pub fn frame(&mut self, t_secs: f64, band: Option<Band>) {
+        self.s.frames += 1;
+        self.first_t.get_or_insert(t_secs);
+        if let Some((t0, b0)) = self.last {
+            let dt = (t_secs - t0).max(0.0);
+            match b0 {
+                Some(Band::Good) => self.s.good_secs += dt,
+                Some(Band::Fair) => self.s.fair_secs += dt,
+                Some(Band::Poor) => self.s.poor_secs += dt,
+                None => self.s.unjudged_secs += dt,
             }
+            if b0 == Some(Band::Poor) {
+                self.poor_run += dt;
+                self.s.longest_poor_secs = self.s.longest_poor_secs.max(self.poor_run);
+            } else {
+                self.poor_run = 0.0;
+            }
+        }
+        self.last = Some((t_secs, band));
+    }
+
+    /// Adds an event (its `event` field names it: `alert`, `rep`...).
+    pub fn event(&mut self, event: &serde_json::Value) {
+        match event.get("event").and_then(|v| v.as_str()) {
+            Some("alert") => self.s.alerts += 1,
+            Some("rep") => self.s.reps += 1,
+            _ => {}
+        }
+    }
+
+    /// The summary so far.
+    pub fn finish(&self) -> Summary {
+        let mut s = self.s.clone();
+        if let (Some(first), Some((last, _))) = (self.first_t, self.last) {
+            s.duration_secs = last - first;
         }
         s
     }
@@ -457,5 +485,76 @@ impl SessionWriter {
 impl Drop for SessionWriter {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// A live run's recording: the writer plus the running summary. Failures warn once on stderr and
+/// the run goes on; what was written stays.
+pub struct Recorder {
+    writer: Option<SessionWriter>,
+    summary: SummaryBuilder,
+}
+
+/// The default folder for recordings: `<data dir>/posture/sessions`.
+pub fn default_dir() -> Option<PathBuf> {
+    dirs::data_dir().map(|d| d.join("posture").join("sessions"))
+}
+
+impl Recorder {
+    /// Starts recording into `dir` (a new `session-<unix secs>.jsonl`); `None` with one warning
+    /// line when the folder or file cannot be created.
+    pub fn start(dir: &Path, header: &Header) -> Option<Self> {
+        let path = dir.join(format!("session-{}.jsonl", header.started_unix_secs));
+        match SessionWriter::create(&path, header) {
+            Ok(writer) => {
+                eprintln!("posture: recording to {}", path.display());
+                Some(Self {
+                    writer: Some(writer),
+                    summary: SummaryBuilder::default(),
+                })
+            }
+            Err(e) => {
+                eprintln!("posture: warning: {e}; going on without recording");
+                None
+            }
+        }
+    }
+
+    fn check(&mut self) {
+        if let Some(w) = &mut self.writer
+            && let Some(e) = w.take_error()
+        {
+            eprintln!(
+                "posture: warning: recording to {} failed ({e}); going on without recording, the file keeps what was written",
+                w.path().display()
+            );
+        }
+    }
+
+    /// Records a frame.
+    pub fn frame(&mut self, line: FrameLine) {
+        self.summary.frame(line.t_secs, line.posture.band);
+        if let Some(w) = &self.writer {
+            w.write(&Line::Frame(line));
+        }
+        self.check();
+    }
+
+    /// Records an event at `t_secs`.
+    pub fn event(&mut self, t_secs: f64, event: serde_json::Value) {
+        self.summary.event(&event);
+        if let Some(w) = &self.writer {
+            w.write(&Line::Event(EventLine { t_secs, event }));
+        }
+        self.check();
+    }
+
+    /// Writes the summary and closes the file; returns its path.
+    pub fn finish(mut self) -> Option<PathBuf> {
+        let summary = self.summary.finish();
+        let w = self.writer.take()?;
+        let path = w.path().to_owned();
+        w.finish(&summary);
+        Some(path)
     }
 }

@@ -518,3 +518,111 @@ fn a_malformed_exercise_file_is_one_error_line_with_file_line_and_field() {
     let err = stderr(&o);
     assert!(err.contains("line 6") && err.contains("counted"), "{err}");
 }
+
+#[test]
+fn a_recorded_run_replays_to_the_same_judgements_frame_for_frame_and_exports_to_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = fixture("pose2sim_cam01_small_faststart.mp4");
+    let o = posture(&[
+        "monitor",
+        "--video",
+        video.to_str().unwrap(),
+        "--headless",
+        "--json",
+        "--as-fast-as-possible",
+        "--record",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let live: Vec<serde_json::Value> = json_lines(&o)
+        .into_iter()
+        .filter(|r| r["kind"] == "frame")
+        .collect();
+    let file = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .expect("a session file");
+    let session = posture::session::Session::load(&file).unwrap();
+    assert!(session.warnings.is_empty() && !session.summary.recomputed);
+    assert_eq!(session.frames.len(), 100);
+    assert_eq!(session.summary.frames, 100);
+    assert_eq!(
+        session.header.model_sha256,
+        posture::pose::model::LIGHTNING_SHA256
+    );
+    // Compared as typed records (f32 values), not as JSON numbers.
+    let record = |v: &serde_json::Value| {
+        serde_json::from_value::<posture::live::PostureRecord>(v.clone()).unwrap()
+    };
+    for (rec, l) in session.frames.iter().zip(&live) {
+        assert_eq!(
+            rec.posture,
+            record(&l["posture"]),
+            "recorded = live at seq {}",
+            rec.seq
+        );
+    }
+    // Replay: same judgements, frame for frame, and twice the same output.
+    let replay = posture(&["replay", file.to_str().unwrap()]);
+    assert!(replay.status.success(), "{}", stderr(&replay));
+    let lines = json_lines(&replay);
+    let frames: Vec<&serde_json::Value> = lines.iter().filter(|r| r["kind"] == "frame").collect();
+    assert_eq!(frames.len(), 100);
+    for (rec, r) in session.frames.iter().zip(&frames) {
+        assert_eq!(
+            rec.posture,
+            record(&r["posture"]),
+            "replay = recording at seq {}",
+            rec.seq
+        );
+    }
+    assert_eq!(
+        posture(&["replay", file.to_str().unwrap()]).stdout,
+        replay.stdout,
+        "deterministic"
+    );
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["kind"], "summary");
+    assert_eq!(summary["summary"]["frames"], 100);
+    // CSV export: a header and one row per frame.
+    let csv = posture(&["export", file.to_str().unwrap(), "--csv"]);
+    assert!(csv.status.success(), "{}", stderr(&csv));
+    let text = String::from_utf8_lossy(&csv.stdout);
+    assert_eq!(text.lines().count(), 101);
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .starts_with("t_secs,seq,person,view,stance,score,band,reason,cva_proxy_deg")
+    );
+}
+
+#[test]
+fn an_unwritable_record_folder_warns_once_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-folder");
+    std::fs::write(&blocker, b"a file where the folder should be").unwrap();
+    let video = fixture("pose2sim_cam01_small_faststart.mp4");
+    let o = posture(&[
+        "monitor",
+        "--video",
+        video.to_str().unwrap(),
+        "--headless",
+        "--json",
+        "--as-fast-as-possible",
+        "--record",
+        blocker.join("sessions").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+    assert!(err.contains("going on without recording"), "{err}");
+    assert_eq!(
+        json_lines(&o)
+            .iter()
+            .filter(|r| r["kind"] == "frame")
+            .count(),
+        100
+    );
+}
