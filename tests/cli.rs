@@ -626,3 +626,66 @@ fn an_unwritable_record_folder_warns_once_and_the_run_goes_on() {
         100
     );
 }
+
+/// A recording process killed with SIGKILL: the file loads, the summary is recomputed, and what
+/// was lost is at most about the last second (the writer flushes every second).
+#[cfg(unix)]
+#[test]
+fn a_recording_killed_with_sigkill_still_loads_and_loses_at_most_a_second() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_posture"))
+        .args([
+            "demo",
+            "--headless",
+            "--json",
+            "--loops",
+            "100",
+            "--record",
+            dir.path().to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The live JSON lines tell how far the run had got (stdout is line-buffered).
+    let stdout = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(0.0f64));
+    let seen_w = std::sync::Arc::clone(&seen);
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["kind"] == "frame"
+            {
+                *seen_w.lock().unwrap() = v["t_secs"].as_f64().unwrap_or(0.0);
+            }
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let reached = *seen.lock().unwrap();
+    child.kill().unwrap(); // SIGKILL on Unix: no chance to flush or write a summary.
+    child.wait().unwrap();
+    reader.join().unwrap();
+    assert!(reached > 1.0, "the run got going: {reached}");
+    let file = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .next()
+        .expect("a session file");
+    let s = posture::session::Session::load(&file).unwrap();
+    assert!(s.summary.recomputed, "no summary was written");
+    assert!(
+        s.warnings.len() <= 1,
+        "at most the cut last line: {:?}",
+        s.warnings
+    );
+    let last = s.frames.last().map(|f| f.t_secs).unwrap_or(0.0);
+    // One second of flush interval, plus the writer's 0.25 s wake-up.
+    assert!(
+        last >= reached - 1.3,
+        "recorded up to {last} s of {reached} s"
+    );
+}
