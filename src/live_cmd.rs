@@ -142,6 +142,30 @@ pub struct LiveArgs {
 }
 
 impl LiveArgs {
+    /// The window, unless headless or there is no display (said once).
+    fn window(&self, title: &str) -> Option<Window> {
+        if self.headless {
+            return None;
+        }
+        match open_window(title) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!("posture: no display ({e}); running headless");
+                None
+            }
+        }
+    }
+
+    /// Live (paced, newest frame) or offline (`--as-fast-as-possible`: every frame, unpaced).
+    fn pipeline_options(&self) -> PipelineOptions {
+        PipelineOptions {
+            pace: !self.as_fast_as_possible,
+            drop_stale: !self.as_fast_as_possible,
+            reconnect_for: Duration::from_secs_f64(self.reconnect_secs.max(0.0)),
+            ..PipelineOptions::default()
+        }
+    }
+
     /// Starts the recording when `--record` was given.
     fn recorder(
         &self,
@@ -353,23 +377,8 @@ pub fn run(
     ctrlc::set_handler(move || handler_stop.stop()).context("cannot install the Ctrl-C handler")?;
 
     let description = source.describe();
-    let mut window = if args.headless {
-        None
-    } else {
-        match open_window(&format!("posture: {description}")) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                eprintln!("posture: no display ({e}); running headless");
-                None
-            }
-        }
-    };
-    let options = PipelineOptions {
-        pace: !args.as_fast_as_possible,
-        drop_stale: !args.as_fast_as_possible,
-        reconnect_for: Duration::from_secs_f64(args.reconnect_secs.max(0.0)),
-        ..PipelineOptions::default()
-    };
+    let mut window = args.window(&format!("posture: {description}"));
+    let options = args.pipeline_options();
     let progress = if args.as_fast_as_possible {
         let bar = indicatif::ProgressBar::new(source.frames_hint().unwrap_or(0));
         bar.set_style(
@@ -669,23 +678,8 @@ pub fn exercise(
     let stop = StopHandle::new();
     let handler_stop = stop.clone();
     ctrlc::set_handler(move || handler_stop.stop()).context("cannot install the Ctrl-C handler")?;
-    let mut window = if args.headless {
-        None
-    } else {
-        match open_window(&format!("posture: {}", def.name)) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                eprintln!("posture: no display ({e}); running headless");
-                None
-            }
-        }
-    };
-    let options = PipelineOptions {
-        pace: !args.as_fast_as_possible,
-        drop_stale: !args.as_fast_as_possible,
-        reconnect_for: Duration::from_secs_f64(args.reconnect_secs.max(0.0)),
-        ..PipelineOptions::default()
-    };
+    let mut window = args.window(&format!("posture: {}", def.name));
+    let options = args.pipeline_options();
     eprintln!("posture: {}: {} ({reps} reps)", def.name, def.description);
     let mut recorder = args.recorder(
         &estimator,
