@@ -54,6 +54,20 @@ impl Settings {
         Ok(s)
     }
 
+    /// Reads `path`, or the built-in `calibration/thresholds.toml` without one.
+    ///
+    /// # Errors
+    /// As [`Settings::load`].
+    pub fn load_or_default(path: Option<&std::path::Path>) -> Result<Self, CalibrationError> {
+        match path {
+            Some(p) => Self::load(p),
+            None => Self::parse(
+                DEFAULT_SETTINGS_TOML,
+                std::path::Path::new("calibration/thresholds.toml"),
+            ),
+        }
+    }
+
     /// Reads a thresholds file.
     ///
     /// # Errors

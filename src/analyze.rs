@@ -158,7 +158,8 @@ pub struct FailureRecord {
     pub error: String,
 }
 
-fn ms(d: Duration) -> f64 {
+/// A duration in milliseconds.
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 

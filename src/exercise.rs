@@ -435,6 +435,23 @@ impl Engine {
         events
     }
 
+    /// Feeds one analysed frame: its metric values (see [`values`]), whether a person is seen,
+    /// and the judge's reason as the note.
+    pub fn feed(
+        &mut self,
+        a: &crate::analysis::Analysis,
+        pose: &crate::pose::Pose,
+        threshold: f32,
+    ) -> Vec<ExerciseEvent> {
+        let values = values(a, pose, threshold);
+        self.update(
+            a.t_secs,
+            a.person,
+            &|n| values.get(n).copied(),
+            a.judgement.reason(),
+        )
+    }
+
     fn prompt(&self) -> ExerciseEvent {
         let p = self.phase();
         ExerciseEvent::Prompt {

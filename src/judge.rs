@@ -138,6 +138,22 @@ impl Judgement {
             Judgement::NoPerson => None,
         }
     }
+
+    /// The band, when judged.
+    pub fn band(&self) -> Option<Band> {
+        match self {
+            Judgement::Judged { band, .. } => Some(*band),
+            Judgement::NoPerson => None,
+        }
+    }
+
+    /// The reason in words, when judged.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Judgement::Judged { reason, .. } => Some(reason),
+            Judgement::NoPerson => None,
+        }
+    }
 }
 
 /// Maps a deviation to its penalty (see the module docs).

@@ -76,23 +76,14 @@ pub struct PostureRecord {
 impl PostureRecord {
     /// The record of an analysis.
     pub fn new(a: &Analysis) -> Self {
-        let (score, band, reason) = match &a.judgement {
-            Judgement::Judged {
-                score,
-                band,
-                reason,
-                ..
-            } => (Some(*score), Some(*band), Some(reason.clone())),
-            Judgement::NoPerson => (None, None, None),
-        };
         Self {
             person: a.person,
             away: a.away,
             view: a.view,
             stance: a.stance,
-            score,
-            band,
-            reason,
+            score: a.judgement.score(),
+            band: a.judgement.band(),
+            reason: a.judgement.reason().map(str::to_owned),
             metrics: a.metrics,
         }
     }
@@ -129,9 +120,7 @@ pub struct EventRecord {
     pub after_secs: Option<f64>,
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
+use crate::analyze::ms;
 
 impl FrameRecord {
     /// The record of one processed frame and its analysis.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use posture::alerts::AlertEvent;
-use posture::analysis::{Analysis, Analyzer, DEFAULT_SETTINGS_TOML, Settings};
+use posture::analysis::{Analysis, Analyzer, Settings};
 use posture::bench::StageStats;
 use posture::calibration::{self, Baseline, Calibrator};
 use posture::frame::Resolution;
@@ -200,13 +200,7 @@ impl LiveArgs {
 
     /// The settings and baseline this run judges with; `key` names the camera's calibration.
     pub fn analyzer(&self, key: &str) -> anyhow::Result<Analyzer> {
-        let settings = match &self.thresholds {
-            Some(p) => Settings::load(p)?,
-            None => Settings::parse(
-                DEFAULT_SETTINGS_TOML,
-                std::path::Path::new("calibration/thresholds.toml"),
-            )?,
-        };
+        let settings = Settings::load_or_default(self.thresholds.as_deref())?;
         let baseline = match &self.calibration {
             Some(p) => Some(Baseline::load(p)?),
             None => match calibration::default_path(key).filter(|p| p.exists()) {
@@ -340,6 +334,14 @@ fn show(_: &mut Window, _: &pipeline::Processed, _: f32, _: &Hud) -> Flow {
 }
 
 /// Runs a live session and prints its outcome.
+/// A stop handle that Ctrl-C sets.
+fn stop_on_ctrl_c() -> anyhow::Result<StopHandle> {
+    let stop = StopHandle::new();
+    let handler_stop = stop.clone();
+    ctrlc::set_handler(move || handler_stop.stop()).context("cannot install the Ctrl-C handler")?;
+    Ok(stop)
+}
+
 fn frame_line(p: &pipeline::Processed, a: &Analysis) -> FrameLine {
     FrameLine {
         t_secs: p.frame.t_secs,
@@ -372,9 +374,7 @@ pub fn run(
             "posture: no calibration for this camera: judging with the clinical defaults (run `posture calibrate` to judge against your own upright posture)"
         );
     }
-    let stop = StopHandle::new();
-    let handler_stop = stop.clone();
-    ctrlc::set_handler(move || handler_stop.stop()).context("cannot install the Ctrl-C handler")?;
+    let stop = stop_on_ctrl_c()?;
 
     let description = source.describe();
     let mut window = args.window(&format!("posture: {description}"));
@@ -597,9 +597,7 @@ pub fn calibrate(
             "no configuration folder is known on this system; pass --calibration FILE"
         ),
     };
-    let stop = StopHandle::new();
-    let handler_stop = stop.clone();
-    ctrlc::set_handler(move || handler_stop.stop()).context("cannot install the Ctrl-C handler")?;
+    let stop = stop_on_ctrl_c()?;
     eprintln!(
         "posture: calibrating {key}: sit (or stand) tall and hold still for {duration_secs:.0} s"
     );
@@ -675,9 +673,7 @@ pub fn exercise(
     reps: u32,
 ) -> anyhow::Result<ExitCode> {
     use posture::exercise::{Engine, ExerciseEvent};
-    let stop = StopHandle::new();
-    let handler_stop = stop.clone();
-    ctrlc::set_handler(move || handler_stop.stop()).context("cannot install the Ctrl-C handler")?;
+    let stop = stop_on_ctrl_c()?;
     let mut window = args.window(&format!("posture: {}", def.name));
     let options = args.pipeline_options();
     eprintln!("posture: {}: {} ({reps} reps)", def.name, def.description);
@@ -702,17 +698,7 @@ pub fn exercise(
                 return Ok(Flow::Continue);
             };
             let analysis = analyzer.update(p.frame.t_secs, &p.estimate.pose);
-            let values = posture::exercise::values(&analysis, &p.estimate.pose, threshold);
-            let note = match &analysis.judgement {
-                Judgement::Judged { reason, .. } => Some(reason.as_str()),
-                Judgement::NoPerson => None,
-            };
-            let events = engine.update(
-                p.frame.t_secs,
-                analysis.person,
-                &|n| values.get(n).copied(),
-                note,
-            );
+            let events = engine.feed(&analysis, &p.estimate.pose, threshold);
             if let Some(r) = &mut recorder {
                 r.frame(frame_line(p, &analysis));
                 for e in &events {
@@ -826,13 +812,7 @@ pub fn replay(
     for w in &session.warnings {
         eprintln!("posture: warning: {w}");
     }
-    let settings = match thresholds {
-        Some(p) => Settings::load(p)?,
-        None => Settings::parse(
-            DEFAULT_SETTINGS_TOML,
-            std::path::Path::new("calibration/thresholds.toml"),
-        )?,
-    };
+    let settings = Settings::load_or_default(thresholds)?;
     let baseline = match calibration {
         Some(p) => Some(Baseline::load(p)?),
         None => session.header.calibration.clone(),
@@ -851,7 +831,7 @@ pub fn replay(
             };
         }
         let a = analyzer.update(f.t_secs, &pose);
-        summary.frame(f.t_secs, band_of(&a));
+        summary.frame(f.t_secs, a.judgement.band());
         let line = serde_json::json!({
             "format": "posture.replay", "version": 1, "kind": "frame", "t_secs": f.t_secs, "seq": f.seq,
             "posture": posture::live::PostureRecord::new(&a),
@@ -867,12 +847,7 @@ pub fn replay(
             )?;
         }
         if let Some(engine) = &mut engine {
-            let values = posture::exercise::values(&a, &pose, threshold);
-            let note = match &a.judgement {
-                Judgement::Judged { reason, .. } => Some(reason.as_str()),
-                Judgement::NoPerson => None,
-            };
-            for e in engine.update(f.t_secs, a.person, &|n| values.get(n).copied(), note) {
+            for e in engine.feed(&a, &pose, threshold) {
                 let v = json(&e);
                 summary.event(&v);
                 writeln!(
@@ -889,14 +864,6 @@ pub fn replay(
         serde_json::json!({"format": "posture.replay", "version": 1, "kind": "summary", "summary": summary.finish()})
     )?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The band of an analysis, for summaries.
-fn band_of(a: &Analysis) -> Option<Band> {
-    match &a.judgement {
-        Judgement::Judged { band, .. } => Some(*band),
-        Judgement::NoPerson => None,
-    }
 }
 
 /// `posture export SESSION --csv`: one row per frame for spreadsheets.
