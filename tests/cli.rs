@@ -689,3 +689,63 @@ fn a_recording_killed_with_sigkill_still_loads_and_loses_at_most_a_second() {
         "recorded up to {last} s of {reached} s"
     );
 }
+
+#[test]
+fn cameras_says_plainly_when_there_are_none() {
+    // These machines have no camera (no V4L2 devices); a machine with one is not a failure here.
+    let o = posture(&["cameras"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    if o.status.code() == Some(1) {
+        assert!(out.contains("no cameras found"), "{out}");
+    } else {
+        assert!(
+            o.status.success() && out.contains("camera "),
+            "{out}{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn bench_profiles_tract_ops_and_measures_the_pipeline() {
+    let o = posture(&["bench", "--frames", "2", "--profile-ops", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = &json_lines(&o)[0];
+    let ops = r["ops"].as_array().expect("per-op profile");
+    assert!(
+        ops.iter().any(|op| op["op"]
+            .as_str()
+            .is_some_and(|n| n.contains("Conv") || n.contains("MatMul"))),
+        "{ops:?}"
+    );
+    assert!(
+        ops.iter()
+            .all(|op| op["ms_per_run"].as_f64().unwrap() >= 0.0
+                && op["nodes"].as_u64().unwrap() >= 1)
+    );
+    let o = posture(&["bench", "--pipeline", "--duration-secs", "1.5", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = &json_lines(&o)[0];
+    assert!(r["processed"].as_u64().unwrap() >= 3, "{r}");
+    let (p50, p95) = (
+        r["latency"]["p50_ms"].as_f64().unwrap(),
+        r["latency"]["p95_ms"].as_f64().unwrap(),
+    );
+    assert!(0.0 < p50 && p50 <= p95, "{r}");
+    // Latency includes the inference itself.
+    assert!(
+        p50 >= r["inference"]["p50_ms"].as_f64().unwrap() * 0.9,
+        "{r}"
+    );
+}
+
+#[test]
+fn replay_of_a_file_that_is_not_a_recording_is_one_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("notes.jsonl");
+    std::fs::write(&f, "{\"hello\": 1}\n").unwrap();
+    let o = posture(&["replay", f.to_str().unwrap()]);
+    assert_one_error_line(&o, "notes.jsonl");
+    let o = posture(&["export", f.to_str().unwrap(), "--csv"]);
+    assert_one_error_line(&o, "not a posture session");
+}
