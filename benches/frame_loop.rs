@@ -1,8 +1,11 @@
 //! Per-frame cost of the pose hot loop.
 //!
-//! Groups:
-//! - `letterbox`: a 640x480 and a 1280x720 RGB frame into Lightning's 192x192 int32 input
-//!   (the resampling and conversion, no inference).
+//! Groups (the `tract-plain` and `fast` engines side by side in each, see `--engine`):
+//! - `letterbox`: a 640x480 and a 1280x720 RGB frame into Lightning's 192x192 input: int32 NHWC
+//!   (`tract-plain`) or normalised f32 NCHW (`fast`); the resampling and conversion, no inference.
+//! - `depthwise`: all 24 depthwise layers of Lightning (their real shapes, random weights):
+//!   tract's own kernel vs posture's (`posture_avx2` where the CPU has AVX2+FMA, and the
+//!   portable loops).
 //! - `inference`: the network alone on a prepared input, Lightning and Thunder, one thread.
 //! - `decode`: the output tensor into keypoints in frame pixels.
 //! - `hot_loop`: frame in → keypoints out (letterbox + inference + decode) for a 640x480 frame.
@@ -14,7 +17,11 @@
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
 use posture::bench::synthetic_frame;
 use posture::frame::Resolution;
-use posture::pose::{Letterbox, ModelSpec, OnnxEstimator, OnnxOptions, PoseEstimator};
+use posture::pose::dwconv::{self, Geometry, Kernel};
+use posture::pose::{Engine, Letterbox, ModelSpec, OnnxEstimator, OnnxOptions, PoseEstimator};
+use tract_onnx::prelude::*;
+
+const ENGINES: [(&str, Engine); 2] = [("tract-plain", Engine::TractPlain), ("fast", Engine::Fast)];
 
 fn letterbox(c: &mut Criterion) {
     let mut g = c.benchmark_group("letterbox");
@@ -22,19 +29,147 @@ fn letterbox(c: &mut Criterion) {
         let frame = synthetic_frame(Resolution::new(w, h));
         let lb = Letterbox::new(frame.resolution(), 192);
         let mut out = vec![0i32; 192 * 192 * 3];
+        let mut planar = vec![0f32; 192 * 192 * 3];
         g.throughput(Throughput::Elements(u64::from(w * h)));
         g.bench_with_input(
-            BenchmarkId::from_parameter(format!("{w}x{h}")),
+            BenchmarkId::new("tract-plain", format!("{w}x{h}")),
             &frame,
             |b, frame| b.iter(|| lb.fill_rgb_i32(black_box(frame.view()), &mut out)),
+        );
+        g.bench_with_input(
+            BenchmarkId::new("fast", format!("{w}x{h}")),
+            &frame,
+            |b, frame| {
+                b.iter(|| {
+                    lb.fill_planar_f32(black_box(frame.view()), 1.0 / 127.5, 1.0, &mut planar)
+                })
+            },
         );
     }
     g.finish();
 }
 
-fn estimator(spec: ModelSpec) -> OnnxEstimator {
-    OnnxEstimator::load(&spec, &OnnxOptions::default())
-        .unwrap_or_else(|e| panic!("bundled model loads: {e}"))
+fn estimator(spec: ModelSpec, engine: Engine) -> OnnxEstimator {
+    let options = OnnxOptions {
+        engine,
+        ..OnnxOptions::default()
+    };
+    OnnxEstimator::load(&spec, &options).unwrap_or_else(|e| panic!("bundled model loads: {e}"))
+}
+
+/// (channels, input side, stride) of Lightning's 24 depthwise layers, in graph order.
+const LIGHTNING_DEPTHWISE: [(usize, usize, usize); 24] = [
+    (32, 96, 1),
+    (96, 96, 2),
+    (144, 48, 1),
+    (144, 48, 2),
+    (192, 24, 1),
+    (192, 24, 1),
+    (192, 24, 2),
+    (384, 12, 1),
+    (384, 12, 1),
+    (384, 12, 1),
+    (384, 12, 1),
+    (576, 12, 1),
+    (576, 12, 1),
+    (576, 12, 2),
+    (960, 6, 1),
+    (960, 6, 1),
+    (960, 6, 1),
+    (64, 12, 1),
+    (32, 24, 1),
+    (24, 48, 1),
+    (24, 48, 1),
+    (24, 48, 1),
+    (24, 48, 1),
+    (24, 48, 1),
+];
+
+fn depthwise(c: &mut Criterion) {
+    struct Layer {
+        g: Geometry,
+        input: Vec<f32>,
+        weights: Vec<f32>,
+        bias: Vec<f32>,
+        output: Vec<f32>,
+        tract: Arc<TypedSimplePlan>,
+        tract_input: TValue,
+    }
+    let mut layers: Vec<Layer> = LIGHTNING_DEPTHWISE
+        .iter()
+        .enumerate()
+        .map(|(i, &(ch, side, stride))| {
+            let pads = if stride == 1 {
+                [1, 1, 1, 1]
+            } else {
+                [0, 0, 1, 1]
+            };
+            let g = Geometry {
+                channels: ch,
+                in_hw: (side, side),
+                kernel: (3, 3),
+                stride: (stride, stride),
+                pads,
+            };
+            let (ho, wo) = g.out_hw().unwrap_or_else(|| panic!("layer {i} fits"));
+            let value = |k: usize| ((k * 7919 + i) % 1000) as f32 / 500.0 - 1.0;
+            let input: Vec<f32> = (0..ch * side * side).map(value).collect();
+            let weights: Vec<f32> = (0..ch * 9).map(|k| value(k + 3)).collect();
+            let bias: Vec<f32> = (0..ch).map(|k| value(k + 5)).collect();
+            let tract = dwconv::tract_depthwise_plan(&g, &weights, &bias)
+                .unwrap_or_else(|e| panic!("tract builds layer {i}: {e}"));
+            let tract_input = Tensor::from_shape(&[1, ch, side, side], &input)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .into_tvalue();
+            Layer {
+                g,
+                input,
+                weights,
+                bias,
+                output: vec![0.0; ch * ho * wo],
+                tract,
+                tract_input,
+            }
+        })
+        .collect();
+    let mut g = c.benchmark_group("depthwise");
+    g.sample_size(30);
+    g.bench_function("lightning_24_layers/tract", |b| {
+        b.iter(|| {
+            for l in &layers {
+                black_box(
+                    l.tract
+                        .run(tvec![l.tract_input.clone()])
+                        .unwrap_or_else(|e| panic!("{e}")),
+                );
+            }
+        })
+    });
+    for (name, kernel) in [
+        ("posture_portable", Kernel::Portable),
+        ("posture_avx2", Kernel::Avx2Fma),
+    ] {
+        if kernel == Kernel::Avx2Fma && Kernel::detect() != Kernel::Avx2Fma {
+            continue;
+        }
+        g.bench_function(format!("lightning_24_layers/{name}"), |b| {
+            b.iter(|| {
+                for l in layers.iter_mut() {
+                    dwconv::depthwise(
+                        kernel,
+                        &l.g,
+                        &l.input,
+                        &l.weights,
+                        &l.bias,
+                        Some((0.0, 6.0)),
+                        &mut l.output,
+                    )
+                    .unwrap_or_else(|e| panic!("{e}"));
+                }
+            })
+        });
+    }
+    g.finish();
 }
 
 fn inference(c: &mut Criterion) {
@@ -45,17 +180,19 @@ fn inference(c: &mut Criterion) {
         ("lightning", ModelSpec::Lightning),
         ("thunder", ModelSpec::Thunder),
     ] {
-        let mut est = estimator(spec);
-        est.preprocess(frame.view())
-            .unwrap_or_else(|e| panic!("{e}"));
-        g.bench_function(name, |b| b.iter(|| est.infer()));
+        for (engine_name, engine) in ENGINES {
+            let mut est = estimator(spec.clone(), engine);
+            est.preprocess(frame.view())
+                .unwrap_or_else(|e| panic!("{e}"));
+            g.bench_function(format!("{name}/{engine_name}"), |b| b.iter(|| est.infer()));
+        }
     }
     g.finish();
 }
 
 fn decode(c: &mut Criterion) {
     let frame = synthetic_frame(Resolution::new(640, 480));
-    let mut est = estimator(ModelSpec::Lightning);
+    let mut est = estimator(ModelSpec::Lightning, Engine::Fast);
     est.estimate(frame.view()).unwrap_or_else(|e| panic!("{e}"));
     c.bench_function("decode", |b| b.iter(|| black_box(est.decode())));
 }
@@ -68,13 +205,15 @@ fn hot_loop(c: &mut Criterion) {
         ("lightning_640x480", ModelSpec::Lightning),
         ("thunder_640x480", ModelSpec::Thunder),
     ] {
-        let mut est = estimator(spec);
-        g.bench_function(name, |b| {
-            b.iter(|| est.estimate(black_box(frame.view())).map(|e| e.pose))
-        });
+        for (engine_name, engine) in ENGINES {
+            let mut est = estimator(spec.clone(), engine);
+            g.bench_function(format!("{name}/{engine_name}"), |b| {
+                b.iter(|| est.estimate(black_box(frame.view())).map(|e| e.pose))
+            });
+        }
     }
     g.finish();
 }
 
-criterion_group!(benches, letterbox, inference, decode, hot_loop);
+criterion_group!(benches, letterbox, depthwise, inference, decode, hot_loop);
 criterion_main!(benches);

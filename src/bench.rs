@@ -47,6 +47,8 @@ impl StageStats {
 pub struct BenchReport {
     /// Model name.
     pub model: String,
+    /// `fast` (prepared graph, posture's kernels) or `tract-plain`.
+    pub engine: String,
     /// Model input side in pixels.
     pub input_size_px: u32,
     /// tract threads.
@@ -74,10 +76,11 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "model {} ({}x{} input), {} thread(s), {}x{} frame, {} frames",
+            "model {} ({}x{} input, engine {}), {} thread(s), {}x{} frame, {} frames",
             self.model,
             self.input_size_px,
             self.input_size_px,
+            self.engine,
             self.threads,
             self.width_px,
             self.height_px,
@@ -173,6 +176,7 @@ pub fn run(
     let r = frame.resolution();
     Ok(BenchReport {
         model: estimator.model_name().to_owned(),
+        engine: estimator.engine().to_string(),
         input_size_px: estimator.input_size(),
         threads,
         width_px: r.width,
@@ -200,4 +204,44 @@ mod tests {
         assert_eq!((one.p50_ms, one.p99_ms), (7.0, 7.0));
         assert_eq!(StageStats::from_samples(&[]), StageStats::default());
     }
+}
+
+/// One engine's hot-loop time in an interleaved comparison.
+#[derive(Clone, Debug, Serialize)]
+pub struct EngineTiming {
+    /// `fast` or `tract-plain`.
+    pub engine: String,
+    /// Frame in → keypoints out.
+    pub total: StageStats,
+}
+
+/// Runs the estimators in turn on the same frame, one frame each per round, so that a noisy
+/// machine slows them alike; returns each one's hot-loop percentiles (after `warmup` rounds).
+///
+/// # Errors
+/// The first estimation error.
+pub fn compare(
+    estimators: &mut [&mut OnnxEstimator],
+    frame: &OwnedImage,
+    warmup: usize,
+    frames: usize,
+) -> Result<Vec<EngineTiming>, PoseError> {
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(frames); estimators.len()];
+    for round in 0..warmup + frames {
+        for (est, times) in estimators.iter_mut().zip(samples.iter_mut()) {
+            let t0 = std::time::Instant::now();
+            est.estimate(frame.view())?;
+            if round >= warmup {
+                times.push(t0.elapsed());
+            }
+        }
+    }
+    Ok(estimators
+        .iter()
+        .zip(samples)
+        .map(|(est, times)| EngineTiming {
+            engine: est.engine().to_string(),
+            total: StageStats::from_samples(&times),
+        })
+        .collect())
 }

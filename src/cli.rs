@@ -13,7 +13,7 @@ use posture::bench;
 use posture::draw::{self, Placement, RgbCanvas};
 use posture::frame::Resolution;
 use posture::pose::{
-    DEFAULT_SCORE_THRESHOLD, ModelSpec, OnnxEstimator, OnnxOptions, PoseEstimator,
+    DEFAULT_SCORE_THRESHOLD, Engine, ModelSpec, OnnxEstimator, OnnxOptions, PoseEstimator,
 };
 
 use crate::live_cmd::{self, LiveArgs, SourceArgs};
@@ -40,16 +40,23 @@ pub(crate) struct ModelArgs {
     /// Threads for the network's kernels (1 gives the steadiest latency).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub(crate) threads: u16,
+    /// How the bundled model runs: `fast` (the prepared graph with posture's own depthwise
+    /// kernel) or `tract-plain` (the original graph, tract alone; for comparison). Same keypoints
+    /// within 1e-4. A --model PATH file runs as it is.
+    #[arg(long, value_enum, default_value_t = Engine::Fast)]
+    pub(crate) engine: Engine,
 }
 
 impl ModelArgs {
+    pub(crate) fn options(&self) -> OnnxOptions {
+        OnnxOptions {
+            threads: usize::from(self.threads),
+            engine: self.engine,
+        }
+    }
+
     pub(crate) fn load(&self) -> anyhow::Result<OnnxEstimator> {
-        Ok(OnnxEstimator::load(
-            &self.model,
-            &OnnxOptions {
-                threads: usize::from(self.threads),
-            },
-        )?)
+        Ok(OnnxEstimator::load(&self.model, &self.options())?)
     }
 }
 
@@ -187,6 +194,10 @@ enum Command {
         /// profile), to see where inference spends its time.
         #[arg(long)]
         profile_ops: bool,
+        /// Time the `fast` and `tract-plain` engines against each other, one frame each in
+        /// turn (so a noisy machine slows both alike), and print both and their ratio.
+        #[arg(long, conflicts_with_all = ["profile_ops", "pipeline"])]
+        compare_engines: bool,
         /// Measure the whole live pipeline instead: a synthetic camera at --camera-fps feeding
         /// the capture and inference threads, for --duration-secs; prints latency percentiles,
         /// drops, and the latency of the first and last thirds (a growing backlog shows there).
@@ -302,6 +313,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Bench {
             model,
+            frames,
+            width,
+            height,
+            compare_engines: true,
+            json,
+            ..
+        } => compare_engines_cmd(
+            &model,
+            frames as usize,
+            Resolution::new(width, height),
+            json,
+        ),
+        Command::Bench {
+            model,
             width,
             height,
             pipeline: true,
@@ -381,6 +406,61 @@ fn bench_cmd(
                 )?;
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compare_engines_cmd(
+    model: &ModelArgs,
+    frames: usize,
+    resolution: Resolution,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let load = |engine| {
+        ModelArgs {
+            engine,
+            model: model.model.clone(),
+            threads: model.threads,
+        }
+        .load()
+    };
+    let (mut fast, mut plain) = (load(Engine::Fast)?, load(Engine::TractPlain)?);
+    let frame = bench::synthetic_frame(resolution);
+    let timings = bench::compare(&mut [&mut fast, &mut plain], &frame, 10, frames)?;
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let value = serde_json::json!({
+            "model": model.model.to_string(), "threads": model.threads, "frames": frames,
+            "width_px": resolution.width, "height_px": resolution.height, "engines": timings,
+        });
+        serde_json::to_writer(&mut stdout, &value)?;
+        writeln!(stdout)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        stdout,
+        "model {}, {} thread(s), {}x{} frame, {frames} frames per engine, interleaved",
+        model.model, model.threads, resolution.width, resolution.height
+    )?;
+    writeln!(
+        stdout,
+        "{:<12} {:>9} {:>9} {:>9} {:>9}",
+        "engine", "p50 ms", "p95 ms", "p99 ms", "mean ms"
+    )?;
+    for t in &timings {
+        let s = t.total;
+        writeln!(
+            stdout,
+            "{:<12} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+            t.engine, s.p50_ms, s.p95_ms, s.p99_ms, s.mean_ms
+        )?;
+    }
+    if let [fast, plain] = timings.as_slice() {
+        writeln!(
+            stdout,
+            "fast / tract-plain at p50: {:.2}",
+            fast.total.p50_ms / plain.total.p50_ms.max(f64::MIN_POSITIVE)
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

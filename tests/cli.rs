@@ -549,7 +549,7 @@ fn a_recorded_run_replays_to_the_same_judgements_frame_for_frame_and_exports_to_
     assert_eq!(session.summary.frames, 100);
     assert_eq!(
         session.header.model_sha256,
-        posture::pose::model::LIGHTNING_SHA256
+        posture::pose::model::LIGHTNING_PREPARED_SHA256
     );
     // Compared as typed records (f32 values), not as JSON numbers.
     let record = |v: &serde_json::Value| {
@@ -748,4 +748,46 @@ fn replay_of_a_file_that_is_not_a_recording_is_one_error_line() {
     assert_one_error_line(&o, "notes.jsonl");
     let o = posture(&["export", f.to_str().unwrap(), "--csv"]);
     assert_one_error_line(&o, "not a posture session");
+}
+
+#[test]
+fn the_fast_engine_runs_posture_own_depthwise_op_and_compares_with_tract_plain() {
+    // The default engine runs the prepared graph: posture's depthwise op shows in the profile,
+    // tract's does not; --engine tract-plain is the other way round.
+    for (engine, ours, theirs) in [
+        ("fast", "PostureDepthwiseConv2d", "DepthWiseConv"),
+        ("tract-plain", "DepthWiseConv", "PostureDepthwiseConv2d"),
+    ] {
+        let o = posture(&[
+            "bench",
+            "--frames",
+            "1",
+            "--profile-ops",
+            "--json",
+            "--engine",
+            engine,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let r = &json_lines(&o)[0];
+        assert_eq!(r["engine"], engine);
+        let names: Vec<&str> = r["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|op| op["op"].as_str())
+            .collect();
+        assert!(names.contains(&ours), "{engine}: {names:?}");
+        assert!(!names.contains(&theirs), "{engine}: {names:?}");
+    }
+    let o = posture(&["bench", "--frames", "2", "--compare-engines", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = &json_lines(&o)[0];
+    let engines: Vec<&str> = r["engines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["engine"].as_str().unwrap())
+        .collect();
+    assert_eq!(engines, ["fast", "tract-plain"]);
+    assert!(r["engines"][0]["total"]["p50_ms"].as_f64().unwrap() > 0.0);
 }

@@ -1,15 +1,88 @@
 //! The real MoveNet models on the real photos in `tests/fixtures/`.
 
 use posture::analyze::read_image;
-use posture::pose::{Joint, Keypoint, ModelSpec, OnnxEstimator, OnnxOptions, Pose, PoseEstimator};
+use posture::pose::{
+    Engine, Joint, Keypoint, ModelSpec, OnnxEstimator, OnnxOptions, Pose, PoseEstimator,
+};
 
 use crate::fixture;
 
 fn estimate(model: ModelSpec, image: &str) -> Pose {
-    let mut est =
-        OnnxEstimator::load(&model, &OnnxOptions::default()).expect("bundled model loads");
+    estimate_with(model, Engine::Fast, image)
+}
+
+fn estimate_with(model: ModelSpec, engine: Engine, image: &str) -> Pose {
+    let options = OnnxOptions {
+        engine,
+        ..OnnxOptions::default()
+    };
+    let mut est = OnnxEstimator::load(&model, &options).expect("bundled model loads");
     let img = read_image(&fixture(image)).expect("fixture decodes");
     est.estimate(img.view()).expect("inference runs").pose
+}
+
+/// The prepared graph with posture's depthwise kernel (`--engine fast`, the default) and the
+/// original graph run by tract alone (`--engine tract-plain`) agree within 1e-4 in the network's
+/// own units (coordinates normalised to the square, scores) on every photo and on video frames.
+#[test]
+fn fast_and_plain_engines_give_the_same_keypoints_within_1e_4_on_every_fixture() {
+    use posture::source::{FrameSource, video::VideoSource};
+    let photos: Vec<posture::frame::OwnedImage> = [
+        "skimage_astronaut.png",
+        "skimage_camera.png",
+        "matplotlib_grace_hopper.jpg",
+        "opencv_basketball1.png",
+        "sequences/neutral_s102_side.png",
+    ]
+    .iter()
+    .map(|f| read_image(&fixture(f)).expect("fixture decodes"))
+    .collect();
+    let mut video = VideoSource::open(&fixture("sequences/dev_seq_side.mp4")).expect("video opens");
+    let frames: Vec<posture::frame::Frame> = (0..3)
+        .map(|_| {
+            let mut f = posture::frame::Frame::default();
+            assert!(
+                video.read_into(&mut f).expect("decodes"),
+                "the video has 3 frames"
+            );
+            f
+        })
+        .collect();
+    let mut images: Vec<posture::frame::ImageView<'_>> = photos.iter().map(|p| p.view()).collect();
+    images.extend(frames.iter().map(|f| f.view().expect("a whole frame")));
+    for model in [ModelSpec::Lightning, ModelSpec::Thunder] {
+        let load = |engine| {
+            OnnxEstimator::load(
+                &model,
+                &OnnxOptions {
+                    engine,
+                    ..OnnxOptions::default()
+                },
+            )
+            .unwrap()
+        };
+        let (mut fast, mut plain) = (load(Engine::Fast), load(Engine::TractPlain));
+        assert_eq!(
+            (fast.engine(), plain.engine()),
+            (Engine::Fast, Engine::TractPlain)
+        );
+        for (i, img) in images.iter().enumerate() {
+            fast.estimate(*img).unwrap();
+            plain.estimate(*img).unwrap();
+            for (j, (a, b)) in Joint::ALL
+                .iter()
+                .zip(fast.raw_output().iter().zip(plain.raw_output()))
+            {
+                for (c, (x, y)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        (x - y).abs() <= 1e-4,
+                        "{model} image {i} {} value {c}: fast {x} vs plain {y}",
+                        j.name()
+                    );
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -111,33 +184,39 @@ fn keypoints_match_the_onnxruntime_golden_reference_within_half_a_pixel() {
     ] {
         let stem = format!("{}.{model}", image.trim_end_matches(".png"));
         let g = golden(&stem);
-        let est = OnnxEstimator::load(&spec, &OnnxOptions::default()).unwrap();
+        let plain = OnnxOptions {
+            engine: Engine::TractPlain,
+            ..OnnxOptions::default()
+        };
+        let est = OnnxEstimator::load(&spec, &plain).unwrap();
         assert_eq!(
             g.model_sha256,
             est.model_sha256(),
             "the golden was made with this model"
         );
-        let p = estimate(spec, image);
-        for (j, gk) in Joint::ALL.into_iter().zip(&g.keypoints) {
-            assert_eq!(j.name(), gk.name);
-            let k = p.get(j);
-            let d = ((k.x_px - gk.x).powi(2) + (k.y_px - gk.y).powi(2)).sqrt();
-            assert!(
-                d <= 0.5,
-                "{stem} {}: ({}, {}) vs ({}, {}): {d} px",
-                gk.name,
-                k.x_px,
-                k.y_px,
-                gk.x,
-                gk.y
-            );
-            assert!(
-                (k.score - gk.score).abs() < 0.01,
-                "{stem} {} score {} vs {}",
-                gk.name,
-                k.score,
-                gk.score
-            );
+        for engine in [Engine::TractPlain, Engine::Fast] {
+            let p = estimate_with(spec.clone(), engine, image);
+            for (j, gk) in Joint::ALL.into_iter().zip(&g.keypoints) {
+                assert_eq!(j.name(), gk.name);
+                let k = p.get(j);
+                let d = ((k.x_px - gk.x).powi(2) + (k.y_px - gk.y).powi(2)).sqrt();
+                assert!(
+                    d <= 0.5,
+                    "{stem} {}: ({}, {}) vs ({}, {}): {d} px",
+                    gk.name,
+                    k.x_px,
+                    k.y_px,
+                    gk.x,
+                    gk.y
+                );
+                assert!(
+                    (k.score - gk.score).abs() < 0.01,
+                    "{stem} {} score {} vs {}",
+                    gk.name,
+                    k.score,
+                    gk.score
+                );
+            }
         }
     }
 }

@@ -131,6 +131,36 @@ impl Letterbox {
     /// [`FrameError::SizeMismatch`] when `image` is not of this letterbox's resolution or `out`
     /// does not hold `size * size * 3` values.
     pub fn fill_rgb_i32(&self, image: ImageView<'_>, out: &mut [i32]) -> Result<(), FrameError> {
+        self.check(image, out.len())?;
+        self.fill_with(image, |pixel, c, v| out[pixel * 3 + c] = i32::from(v));
+        Ok(())
+    }
+
+    /// Resamples `image` into `out` as planar RGB (NCHW without the batch), each value `v`
+    /// (the same integer [`Letterbox::fill_rgb_i32`] gives, padding 0) stored as `v * scale - offset`
+    /// in f32 — the normalisation MoveNet's original graph does itself, done here for the prepared
+    /// graph so that its first convolution sees the same bits.
+    ///
+    /// # Errors
+    /// As [`Letterbox::fill_rgb_i32`].
+    pub fn fill_planar_f32(
+        &self,
+        image: ImageView<'_>,
+        scale: f32,
+        offset: f32,
+        out: &mut [f32],
+    ) -> Result<(), FrameError> {
+        self.check(image, out.len())?;
+        let plane = self.size as usize * self.size as usize;
+        // Three lookups instead of a multiply per value: the same f32 expression, computed once.
+        let table: [f32; 256] = std::array::from_fn(|v| v as f32 * scale - offset);
+        self.fill_with(image, |pixel, c, v| {
+            out[c * plane + pixel] = table[usize::from(v)];
+        });
+        Ok(())
+    }
+
+    fn check(&self, image: ImageView<'_>, out_len: usize) -> Result<(), FrameError> {
         if image.resolution() != self.resolution {
             let bpp = image.format().bytes_per_pixel();
             return Err(FrameError::SizeMismatch {
@@ -140,47 +170,64 @@ impl Letterbox {
             });
         }
         let n = self.size as usize * self.size as usize * 3;
-        if out.len() != n {
+        if out_len != n {
             return Err(FrameError::SizeMismatch {
                 resolution: Resolution::new(self.size, self.size),
                 expected: n,
-                got: out.len(),
+                got: out_len,
             });
-        }
-        match image.format() {
-            PixelFormat::Rgb8 => self.fill_impl::<3, false>(image.data(), out),
-            PixelFormat::Rgba8 => self.fill_impl::<4, false>(image.data(), out),
-            PixelFormat::Gray8 => self.fill_impl::<1, true>(image.data(), out),
         }
         Ok(())
     }
 
-    // Invariant (checked by the caller): `data` holds this letterbox's resolution in BPP bytes
-    // per pixel and `out` holds size * size * 3 values; taps index inside the frame.
-    fn fill_impl<const BPP: usize, const GRAY: bool>(&self, data: &[u8], out: &mut [i32]) {
+    // Invariant (checked by the caller with `check`): the image has this letterbox's resolution.
+    fn fill_with(&self, image: ImageView<'_>, store: impl FnMut(usize, usize, u8)) {
+        match image.format() {
+            PixelFormat::Rgb8 => self.fill_impl::<3, false>(image.data(), store),
+            PixelFormat::Rgba8 => self.fill_impl::<4, false>(image.data(), store),
+            PixelFormat::Gray8 => self.fill_impl::<1, true>(image.data(), store),
+        }
+    }
+
+    // Calls `store(pixel, channel, value)` for every model pixel (row-major) and channel.
+    // Invariant: `data` holds this letterbox's resolution in BPP bytes per pixel; taps index
+    // inside the frame.
+    fn fill_impl<const BPP: usize, const GRAY: bool>(
+        &self,
+        data: &[u8],
+        mut store: impl FnMut(usize, usize, u8),
+    ) {
         let stride = self.resolution.width as usize * BPP;
-        let row_len = self.size as usize * 3;
-        for (row, out_row) in self.rows.iter().zip(out.chunks_exact_mut(row_len)) {
+        let side = self.size as usize;
+        for (y, row) in self.rows.iter().enumerate() {
+            let base = y * side;
             if !row.inside {
-                out_row.fill(0);
+                for x in 0..side {
+                    for c in 0..3 {
+                        store(base + x, c, 0);
+                    }
+                }
                 continue;
             }
             let r0 = &data[row.i0 as usize * stride..][..stride];
             let r1 = &data[row.i1 as usize * stride..][..stride];
             let (wy1, wy0) = (row.w1, ONE - row.w1);
-            for (col, px) in self.cols.iter().zip(out_row.chunks_exact_mut(3)) {
+            for (x, col) in self.cols.iter().enumerate() {
                 if !col.inside {
-                    px.fill(0);
+                    for c in 0..3 {
+                        store(base + x, c, 0);
+                    }
                     continue;
                 }
                 let (a, b) = (col.i0 as usize * BPP, col.i1 as usize * BPP);
                 let (wx1, wx0) = (col.w1, ONE - col.w1);
-                for (c, v) in px.iter_mut().enumerate() {
-                    let c = if GRAY { 0 } else { c };
-                    let top = u32::from(r0[a + c]) * wx0 + u32::from(r0[b + c]) * wx1;
-                    let bot = u32::from(r1[a + c]) * wx0 + u32::from(r1[b + c]) * wx1;
-                    // Round half up: add half of ONE * ONE before the shift.
-                    *v = ((top * wy0 + bot * wy1 + (ONE * ONE / 2)) >> 22) as i32;
+                for c in 0..3 {
+                    let ci = if GRAY { 0 } else { c };
+                    let top = u32::from(r0[a + ci]) * wx0 + u32::from(r0[b + ci]) * wx1;
+                    let bot = u32::from(r1[a + ci]) * wx0 + u32::from(r1[b + ci]) * wx1;
+                    // Round half up: add half of ONE * ONE before the shift. ≤ 255 by construction.
+                    let v = (top * wy0 + bot * wy1 + (ONE * ONE / 2)) >> 22;
+                    store(base + x, c, v as u8);
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! Poses: the 17 COCO keypoints, the estimator trait, and MoveNet through tract.
 
+pub mod dwconv;
 pub mod letterbox;
 pub mod model;
 pub mod onnx;
@@ -10,7 +11,7 @@ use crate::error::PoseError;
 use crate::frame::ImageView;
 
 pub use letterbox::Letterbox;
-pub use model::ModelSpec;
+pub use model::{Engine, ModelSpec};
 pub use onnx::{OnnxEstimator, OnnxOptions, OpProfile};
 
 /// A body keypoint, in MoveNet's (COCO-17) output order. "Left" is the person's own left.

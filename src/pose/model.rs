@@ -19,6 +19,39 @@ pub const LIGHTNING_SHA256: &str =
 /// sha256 of [`THUNDER_ONNX`] (checked by a test against the file).
 pub const THUNDER_SHA256: &str = "d5a7dd7f95062da471f83de6149dc13177dbfde1fecaf0865aead08c3398c178";
 
+/// Lightning after `models/prepare.py` (float NCHW input, posture's depthwise op), embedded.
+pub static LIGHTNING_PREPARED_ONNX: &[u8] =
+    include_bytes!("../../models/movenet_singlepose_lightning_v4_prepared.onnx");
+/// Thunder after `models/prepare.py`, embedded.
+pub static THUNDER_PREPARED_ONNX: &[u8] =
+    include_bytes!("../../models/movenet_singlepose_thunder_v4_prepared.onnx");
+/// sha256 of [`LIGHTNING_PREPARED_ONNX`].
+pub const LIGHTNING_PREPARED_SHA256: &str =
+    "533741e17083dc4c93fbc90394d94475da196e9f086ebfc22ac1ef5f92700c00";
+/// sha256 of [`THUNDER_PREPARED_ONNX`].
+pub const THUNDER_PREPARED_SHA256: &str =
+    "461681d323045d95b9782461b8a56c26d1b65af83ce620b8bb30e7cb72f32e38";
+
+/// How the bundled network runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    /// The prepared graph (`models/prepare.py`) with posture's own depthwise kernel: fastest.
+    #[default]
+    Fast,
+    /// The original graph exactly as converted, run by tract alone (for comparison).
+    TractPlain,
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Engine::Fast => "fast",
+            Engine::TractPlain => "tract-plain",
+        })
+    }
+}
+
 /// The model to load: `lightning` (default, fast), `thunder` (accurate) or a path to an ONNX file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum ModelSpec {
@@ -27,7 +60,8 @@ pub enum ModelSpec {
     Lightning,
     /// The bundled Thunder v4.
     Thunder,
-    /// A MoveNet SinglePose ONNX file with int32 NHWC input `[1, S, S, 3]` and output `[1, 1, 17, 3]`.
+    /// A MoveNet SinglePose ONNX file with output `[1, 1, 17, 3]` and either the original int32
+    /// NHWC input `[1, S, S, 3]` or a prepared float NCHW input `[1, 3, S, S]`.
     Path(PathBuf),
 }
 
@@ -64,24 +98,30 @@ pub struct ModelBytes {
 }
 
 impl ModelSpec {
-    /// The model's bytes: borrowed from the binary for the bundled ones, read for a path.
+    /// The model's bytes: borrowed from the binary for the bundled ones (the variant `engine`
+    /// runs), read for a path (run as it is, whatever the engine).
     ///
     /// # Errors
     /// [`PoseError::ModelRead`] when the file cannot be read, [`PoseError::ModelInvalid`] when it
     /// is empty.
-    pub fn bytes(&self) -> Result<ModelBytes, PoseError> {
-        match self {
-            ModelSpec::Lightning => Ok(ModelBytes {
+    pub fn bytes(&self, engine: Engine) -> Result<ModelBytes, PoseError> {
+        let bundled = |sha256: &str, bytes: &'static [u8]| {
+            Ok(ModelBytes {
                 name: self.to_string(),
-                sha256: LIGHTNING_SHA256.to_owned(),
-                bytes: Cow::Borrowed(LIGHTNING_ONNX),
-            }),
-            ModelSpec::Thunder => Ok(ModelBytes {
-                name: self.to_string(),
-                sha256: THUNDER_SHA256.to_owned(),
-                bytes: Cow::Borrowed(THUNDER_ONNX),
-            }),
-            ModelSpec::Path(path) => {
+                sha256: sha256.to_owned(),
+                bytes: Cow::Borrowed(bytes),
+            })
+        };
+        match (self, engine) {
+            (ModelSpec::Lightning, Engine::TractPlain) => bundled(LIGHTNING_SHA256, LIGHTNING_ONNX),
+            (ModelSpec::Lightning, Engine::Fast) => {
+                bundled(LIGHTNING_PREPARED_SHA256, LIGHTNING_PREPARED_ONNX)
+            }
+            (ModelSpec::Thunder, Engine::TractPlain) => bundled(THUNDER_SHA256, THUNDER_ONNX),
+            (ModelSpec::Thunder, Engine::Fast) => {
+                bundled(THUNDER_PREPARED_SHA256, THUNDER_PREPARED_ONNX)
+            }
+            (ModelSpec::Path(path), _) => {
                 let bytes = std::fs::read(path).map_err(|source| PoseError::ModelRead {
                     path: path.clone(),
                     source,
@@ -118,6 +158,11 @@ mod tests {
     fn embedded_models_match_their_recorded_sha256() {
         assert_eq!(sha256_hex(LIGHTNING_ONNX), LIGHTNING_SHA256);
         assert_eq!(sha256_hex(THUNDER_ONNX), THUNDER_SHA256);
+        assert_eq!(
+            sha256_hex(LIGHTNING_PREPARED_ONNX),
+            LIGHTNING_PREPARED_SHA256
+        );
+        assert_eq!(sha256_hex(THUNDER_PREPARED_ONNX), THUNDER_PREPARED_SHA256);
     }
 
     #[test]

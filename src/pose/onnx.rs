@@ -12,7 +12,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::runtime::RunOptions;
 
 use super::letterbox::Letterbox;
-use super::model::ModelSpec;
+use super::model::{Engine, ModelSpec};
 use super::{Estimate, Joint, Keypoint, Pose, PoseEstimator, StageTimings};
 use crate::error::PoseError;
 use crate::frame::ImageView;
@@ -23,12 +23,32 @@ pub struct OnnxOptions {
     /// Threads for tract's kernels. 1 (the default) runs on the calling thread only, which gives
     /// the most predictable latency; more hands tract a rayon pool of that size.
     pub threads: usize,
+    /// Which graph of a bundled model runs: the prepared one with posture's kernels (default) or
+    /// the original one with tract alone.
+    pub engine: Engine,
 }
 
 impl Default for OnnxOptions {
     fn default() -> Self {
-        Self { threads: 1 }
+        Self {
+            threads: 1,
+            engine: Engine::Fast,
+        }
     }
+}
+
+/// The normalisation MoveNet's original graph applies to its 0..255 input (`Mul` by the f32 with
+/// bits `0x3c008000`, about 1/127.5, then `Sub 1`); prepared graphs expect it done already.
+const INPUT_SCALE: f32 = f32::from_bits(0x3c00_8000);
+const INPUT_OFFSET: f32 = 1.0;
+
+/// The two input layouts posture can feed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// The original graph: int32 `[1, S, S, 3]`, 0..255.
+    NhwcI32,
+    /// A prepared graph: f32 `[1, 3, S, S]`, normalised.
+    NchwF32,
 }
 
 /// Time spent in one kind of tract op, per run of the network.
@@ -47,8 +67,9 @@ pub struct OnnxEstimator {
     name: String,
     sha256: String,
     size: u32,
+    layout: Layout,
     state: TypedSimpleState,
-    // Invariant: shape [1, size, size, 3], i32. Shared with tract only during `infer`, so it is
+    // Invariant: shape and type as `layout` says. Shared with tract only during `infer`, so it is
     // exclusively ours (and writable in place) between runs.
     input: Arc<Tensor>,
     letterbox: Option<Letterbox>,
@@ -63,23 +84,21 @@ fn invalid(name: &str, e: impl std::fmt::Display) -> PoseError {
     }
 }
 
-fn square_input_side(model: &TypedModel) -> anyhow::Result<u32> {
-    use anyhow::{Context, ensure};
+fn square_input_side(model: &TypedModel) -> anyhow::Result<(u32, Layout)> {
+    use anyhow::{Context, bail, ensure};
     let fact = model.input_fact(0)?;
     let shape: Vec<usize> = fact
         .shape
         .as_concrete()
         .context("input shape is not fixed")?
         .to_vec();
-    ensure!(
-        fact.datum_type == i32::datum_type(),
-        "input is {:?}, expected int32",
-        fact.datum_type
-    );
-    ensure!(
-        shape.len() == 4 && shape[0] == 1 && shape[1] == shape[2] && shape[3] == 3,
-        "input shape is {shape:?}, expected [1, S, S, 3]"
-    );
+    let (side, layout) = match (fact.datum_type, shape.as_slice()) {
+        (dt, &[1, h, w, 3]) if dt == i32::datum_type() && h == w => (h, Layout::NhwcI32),
+        (dt, &[1, 3, h, w]) if dt == f32::datum_type() && h == w => (h, Layout::NchwF32),
+        (dt, _) => bail!(
+            "input is {dt:?} {shape:?}, expected int32 [1, S, S, 3] or (prepared) float [1, 3, S, S]"
+        ),
+    };
     let out = model.output_fact(0)?;
     let out_shape = out
         .shape
@@ -89,7 +108,14 @@ fn square_input_side(model: &TypedModel) -> anyhow::Result<u32> {
         out_shape == [1, 1, 17, 3],
         "output shape is {out_shape:?}, expected [1, 1, 17, 3]"
     );
-    u32::try_from(shape[1]).context("input side too large")
+    Ok((u32::try_from(side).context("input side too large")?, layout))
+}
+
+/// tract-onnx with posture's own ops registered.
+fn onnx_with_posture_ops() -> tract_onnx::Onnx {
+    let mut onnx = onnx();
+    super::dwconv::register(&mut onnx.op_register);
+    onnx
 }
 
 impl OnnxEstimator {
@@ -100,13 +126,14 @@ impl OnnxEstimator {
     /// are not a MoveNet SinglePose ONNX model, [`PoseError::ThreadPool`] when the pool for
     /// `threads > 1` cannot start.
     pub fn load(spec: &ModelSpec, options: &OnnxOptions) -> Result<Self, PoseError> {
-        let model = spec.bytes()?;
+        let model = spec.bytes(options.engine)?;
         let name = model.name;
-        let typed = onnx()
+        let typed = onnx_with_posture_ops()
             .model_for_read(&mut &*model.bytes)
             .and_then(|m| m.into_typed())
             .map_err(|e| invalid(&name, format!("{e:#}")))?;
-        let size = square_input_side(&typed).map_err(|e| invalid(&name, format!("{e:#}")))?;
+        let (size, layout) =
+            square_input_side(&typed).map_err(|e| invalid(&name, format!("{e:#}")))?;
         let optimized = typed
             .into_optimized()
             .map_err(|e| invalid(&name, format!("{e:#}")))?;
@@ -127,11 +154,16 @@ impl OnnxEstimator {
             .map_err(|e| invalid(&name, format!("{e:#}")))?;
         let state = plan.spawn().map_err(|e| invalid(&name, format!("{e:#}")))?;
         let side = size as usize;
-        let input = Tensor::zero::<i32>(&[1, side, side, 3]).map_err(|e| invalid(&name, e))?;
+        let input = match layout {
+            Layout::NhwcI32 => Tensor::zero::<i32>(&[1, side, side, 3]),
+            Layout::NchwF32 => Tensor::zero::<f32>(&[1, 3, side, side]),
+        }
+        .map_err(|e| invalid(&name, e))?;
         Ok(Self {
             name,
             sha256: model.sha256,
             size,
+            layout,
             state,
             input: Arc::new(input),
             letterbox: None,
@@ -178,10 +210,18 @@ impl OnnxEstimator {
         let mut view = tensor
             .try_as_plain_ram_mut()
             .map_err(|e| PoseError::Inference(e.to_string()))?;
-        let input = view
-            .as_slice_mut::<i32>()
-            .map_err(|e| PoseError::Inference(e.to_string()))?;
-        lb.fill_rgb_i32(image, input)?;
+        let wrong = |e: TractError| PoseError::Inference(e.to_string());
+        match self.layout {
+            Layout::NhwcI32 => {
+                lb.fill_rgb_i32(image, view.as_slice_mut::<i32>().map_err(wrong)?)?
+            }
+            Layout::NchwF32 => lb.fill_planar_f32(
+                image,
+                INPUT_SCALE,
+                INPUT_OFFSET,
+                view.as_slice_mut::<f32>().map_err(wrong)?,
+            )?,
+        }
         Ok(())
     }
 
@@ -248,6 +288,20 @@ impl OnnxEstimator {
             .collect();
         profile.sort_by(|a, b| b.ms_per_run.total_cmp(&a.ms_per_run));
         Ok(profile)
+    }
+
+    /// The network's last output as it came: per joint `(y, x, score)`, y and x normalised to
+    /// the padded square (0..1).
+    pub fn raw_output(&self) -> &[[f32; 3]; Joint::COUNT] {
+        &self.raw
+    }
+
+    /// How this model runs ([`Engine::Fast`] for a prepared graph).
+    pub fn engine(&self) -> Engine {
+        match self.layout {
+            Layout::NhwcI32 => Engine::TractPlain,
+            Layout::NchwF32 => Engine::Fast,
+        }
     }
 
     /// Stage 3: the last output as keypoints in the last frame's pixels.

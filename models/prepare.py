@@ -1,0 +1,207 @@
+"""Prepare a MoveNet ONNX file for posture's fast tract path: exact graph rewrites, same keypoints.
+
+usage: prepare.py IN.onnx OUT.onnx [--standard-only]
+
+Rewrites (each exact up to float rounding order; the script checks the result with onnxruntime):
+ 1. Input: the original takes int32 NHWC 0..255 and normalises inside the graph
+    (Cast, Split, Sub 0, Mul 1/127.5, Sub 1, Transpose). The prepared model takes the normalised
+    float32 NCHW tensor `input_nchw` [1,3,S,S] directly; posture computes `v * K - 1` (K read from the
+    graph and printed here) while it letterboxes, so the first convolution sees the same bits.
+ 2. Each bilinear `Resize` (x2, half_pixel) becomes two MatMuls with constant interpolation matrices:
+    Y = Rh @ X @ Rw^T, where each row of Rh/Rw holds the (at most two) linear weights, edges clamped.
+ 3. Each depthwise `Conv` (group = channels) becomes one `PostureDepthwiseConv2d` node (domain `posture`),
+    with the `Clip` that follows it fused in as `clip_min`/`clip_max`. posture registers its own kernel
+    for that op in tract (src/pose/dwconv.rs). `--standard-only` skips this step, so onnxruntime can
+    run the result; the script always checks that standard-only version against the original.
+
+Outputs are byte-reproducible for a given input file (onnx.save of a deterministic graph edit).
+Needs: numpy, onnx; onnxruntime for the self-check (skipped with a warning when missing).
+"""
+import sys
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper as nh, shape_inference
+
+DOMAIN = "posture"
+DW_OP = "PostureDepthwiseConv2d"
+
+
+def attrs(node):
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def interp_matrix(n_in, scale):
+    """Rows: output positions; linear, half_pixel, edge-clamped (ONNX Resize semantics)."""
+    n_out = n_in * scale
+    m = np.zeros((n_out, n_in), dtype=np.float64)
+    for o in range(n_out):
+        x = (o + 0.5) / scale - 0.5
+        x = min(max(x, 0.0), n_in - 1.0)
+        x0 = int(np.floor(x))
+        x1 = min(x0 + 1, n_in - 1)
+        f = x - x0
+        m[o, x0] += 1.0 - f
+        m[o, x1] += f
+    return m.astype(np.float32)
+
+
+def rewrite_input(g, inits):
+    """Drop the in-graph normalisation; return (K, offset) so posture can do it while letterboxing."""
+    by_name = {n.output[0]: n for n in g.node}
+    consumers = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    src = g.input[0]
+    chain = []
+    t = src.name
+    for want in ["Cast", "Split", "Sub", "Mul", "Sub", "Transpose"]:
+        (n,) = consumers[t]
+        assert n.op_type == want, f"unexpected input chain: {n.op_type} where {want} was expected"
+        chain.append(n)
+        t = n.output[0]
+    sub0 = inits[chain[2].input[1]]
+    mul = inits[chain[3].input[1]]
+    sub1 = inits[chain[4].input[1]]
+    assert np.all(sub0 == 0) and np.all(mul == mul.ravel()[0]) and sub1.size == 1
+    assert attrs(chain[5])["perm"] == [0, 3, 1, 2]
+    k = np.float32(mul.ravel()[0])
+    off = np.float32(sub1.ravel()[0])
+    s = src.type.tensor_type.shape.dim[1].dim_value
+    new_in = helper.make_tensor_value_info("input_nchw", onnx.TensorProto.FLOAT, [1, 3, s, s])
+    for n in g.node:
+        for j, i in enumerate(n.input):
+            if i == t:
+                n.input[j] = "input_nchw"
+    for n in chain:
+        g.node.remove(n)
+    del g.input[:]
+    g.input.append(new_in)
+    return k, off
+
+
+def rewrite_resizes(m, inits):
+    g = m.graph
+    shapes = {}
+    inferred = shape_inference.infer_shapes(m)
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.input):
+        shapes[vi.name] = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+    count = 0
+    for idx, n in enumerate(list(g.node)):
+        if n.op_type != "Resize":
+            continue
+        a = attrs(n)
+        assert a.get("mode") == b"linear" and a.get("coordinate_transformation_mode") == b"half_pixel"
+        scales = inits[n.input[2]]
+        assert list(scales) == [1.0, 1.0, 2.0, 2.0], scales
+        _, _, h, w = shapes[n.input[0]]
+        assert h > 0 and w > 0
+        rh = interp_matrix(h, 2)  # [2h, h]
+        rwt = interp_matrix(w, 2).T.copy()  # [w, 2w]
+        rh_name, rwt_name = f"resize{count}_rows", f"resize{count}_cols_t"
+        g.initializer.extend([nh.from_array(rh, rh_name), nh.from_array(rwt, rwt_name)])
+        mid = f"{n.output[0]}__cols"
+        pos = list(g.node).index(n)
+        g.node.remove(n)
+        g.node.insert(pos, helper.make_node("MatMul", [n.input[0], rwt_name], [mid], name=f"resize{count}_matmul_cols"))
+        g.node.insert(pos + 1, helper.make_node("MatMul", [rh_name, mid], [n.output[0]], name=f"resize{count}_matmul_rows"))
+        count += 1
+    return count
+
+
+def rewrite_depthwise(g, inits):
+    consumers = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    fused = plain = 0
+    for n in list(g.node):
+        if n.op_type != "Conv":
+            continue
+        a = attrs(n)
+        w = inits[n.input[1]]
+        if a.get("group", 1) == 1 or w.shape[1] != 1 or a["group"] != w.shape[0]:
+            continue
+        assert a.get("dilations", [1, 1]) == [1, 1]
+        inputs = list(n.input)
+        if len(inputs) == 2:  # no bias: add zeros (exact), so the op always has three inputs
+            bname = f"{n.output[0]}__zero_bias"
+            g.initializer.append(nh.from_array(np.zeros(w.shape[0], dtype=np.float32), bname))
+            inputs.append(bname)
+        kw = dict(strides=a.get("strides", [1, 1]), pads=a.get("pads", [0, 0, 0, 0]),
+                  kernel_shape=list(w.shape[2:]))
+        out = n.output[0]
+        nxt = consumers.get(out, [])
+        drop = []
+        if len(nxt) == 1 and nxt[0].op_type == "Clip" and len(nxt[0].input) == 3:
+            clip = nxt[0]
+            kw["clip_min"] = float(inits[clip.input[1]])
+            kw["clip_max"] = float(inits[clip.input[2]])
+            out = clip.output[0]
+            drop.append(clip)
+            fused += 1
+        else:
+            plain += 1
+        pos = list(g.node).index(n)
+        g.node.remove(n)
+        for d in drop:
+            g.node.remove(d)
+        g.node.insert(pos, helper.make_node(DW_OP, inputs, [out], name=n.name or out,
+                                            domain=DOMAIN, **kw))
+    return fused, plain
+
+
+def prune_initializers(g):
+    used = {i for n in g.node for i in n.input}
+    keep = [t for t in g.initializer if t.name in used]
+    del g.initializer[:]
+    g.initializer.extend(keep)
+
+
+def self_check(orig_path, prepared, k, off):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        print("prepare: onnxruntime not installed, self-check skipped", file=sys.stderr)
+        return
+    o = ort.InferenceSession(orig_path, providers=["CPUExecutionProvider"])
+    p = ort.InferenceSession(prepared.SerializeToString(), providers=["CPUExecutionProvider"])
+    s = o.get_inputs()[0].shape[1]
+    rng = np.random.default_rng(7)
+    worst = 0.0
+    for _ in range(3):
+        img = rng.integers(0, 256, size=(1, s, s, 3), dtype=np.int32)
+        x = (img.astype(np.float32) * k - off).transpose(0, 3, 1, 2).copy()
+        a = o.run(None, {o.get_inputs()[0].name: img})[0]
+        b = p.run(None, {"input_nchw": x})[0]
+        worst = max(worst, float(np.abs(a - b).max()))
+    print(f"prepare: onnxruntime original vs rewritten (standard ops): max |diff| = {worst:.2e}")
+    assert worst < 1e-4, "rewritten graph does not match the original"
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    standard_only = "--standard-only" in sys.argv
+    src, dst = args
+    m = onnx.load(src)
+    inits = {i.name: nh.to_array(i) for i in m.graph.initializer}
+    k, off = rewrite_input(m.graph, inits)
+    n_resize = 0 if "--keep-resize" in sys.argv else rewrite_resizes(m, inits)
+    prune_initializers(m.graph)
+    onnx.checker.check_model(m)
+    self_check(src, m, k, off)
+    n_fused = n_plain = 0
+    if not standard_only:
+        n_fused, n_plain = rewrite_depthwise(m.graph, inits)
+        m.opset_import.append(helper.make_opsetid(DOMAIN, 1))
+    prune_initializers(m.graph)
+    del m.graph.value_info[:]
+    m.doc_string = "posture prepared model: see models/prepare.py"
+    onnx.save(m, dst)
+    print(f"prepare: {dst}: input normalisation x = v * {k!r} (f32 bits {np.float32(k).view(np.uint32):#010x})"
+          f" - {off!r}; {n_resize} Resize -> MatMul; depthwise: {n_fused} fused with Clip, {n_plain} plain")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,779 @@
+//! posture's own depthwise convolution for tract: `PostureDepthwiseConv2d`.
+//!
+//! tract 0.23's x86 depthwise kernel vectorises along W only for stride 1 (stride-2 layers run
+//! scalar) and leaves the ReLU6 that follows every MobileNet depthwise layer as two more passes.
+//! `models/prepare.py` replaces each depthwise `Conv` (and the `Clip` after it) with one node of
+//! this op; [`register`] teaches tract-onnx to build it. The kernel works on NCHW planes, any
+//! kernel size and stride, with bias and clipping fused, and picks its inner loop at run time:
+//! AVX2+FMA on x86-64 CPUs that have it, plain loops (which the compiler vectorises) elsewhere.
+//!
+//! Each plane is first copied into a zero-padded scratch buffer split into `stride` column phases
+//! (phase `k` holds padded columns `k, k + s, k + 2s, ...`), so every tap of every stride reads
+//! contiguous memory: output column `x` under tap `kx` reads phase `kx % s` at `x + kx / s`.
+
+use std::cell::RefCell;
+
+use tract_onnx::model::{OnnxOpRegister, ParsingContext};
+use tract_onnx::pb::NodeProto;
+use tract_onnx::tract_hir::internal::*;
+
+/// The ONNX op type `models/prepare.py` writes (domain `posture`).
+pub const OP_TYPE: &str = "PostureDepthwiseConv2d";
+
+/// Geometry of one depthwise layer (NCHW, batch 1, one filter per channel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Geometry {
+    /// Channels in = channels out.
+    pub channels: usize,
+    /// Input height and width.
+    pub in_hw: (usize, usize),
+    /// Kernel height and width.
+    pub kernel: (usize, usize),
+    /// Vertical and horizontal stride (≥ 1).
+    pub stride: (usize, usize),
+    /// Zero padding: top, left, bottom, right.
+    pub pads: [usize; 4],
+}
+
+impl Geometry {
+    /// Output height and width, or `None` when the kernel does not fit the padded input.
+    pub fn out_hw(&self) -> Option<(usize, usize)> {
+        let (h, w) = self.in_hw;
+        let hp = h + self.pads[0] + self.pads[2];
+        let wp = w + self.pads[1] + self.pads[3];
+        let (kh, kw) = self.kernel;
+        let (sh, sw) = self.stride;
+        if kh == 0 || kw == 0 || sh == 0 || sw == 0 || hp < kh || wp < kw {
+            return None;
+        }
+        Some(((hp - kh) / sh + 1, (wp - kw) / sw + 1))
+    }
+}
+
+/// Which inner loop runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// Plain Rust loops (auto-vectorised for the build's baseline CPU).
+    Portable,
+    /// AVX2 + FMA intrinsics (x86-64 only; chosen when the CPU has both).
+    Avx2Fma,
+}
+
+impl Kernel {
+    /// The best kernel this CPU can run.
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                return Kernel::Avx2Fma;
+            }
+        }
+        Kernel::Portable
+    }
+}
+
+thread_local! {
+    // Per-plane phase buffer, reused across calls on the inference thread.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Depthwise convolution of `input` (`[C, H, W]`, row-major) into `output` (`[C, Ho, Wo]`), with
+/// `weights` `[C, kh, kw]`, `bias` `[C]`, and each output clamped to `clip` when given.
+///
+/// # Errors
+/// When a slice length does not match `geometry`.
+pub fn depthwise(
+    kernel: Kernel,
+    g: &Geometry,
+    input: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    clip: Option<(f32, f32)>,
+    output: &mut [f32],
+) -> TractResult<()> {
+    let (ho, wo) = g
+        .out_hw()
+        .ok_or_else(|| format_err!("depthwise kernel larger than its padded input: {g:?}"))?;
+    let (h, w) = g.in_hw;
+    let (kh, kw) = g.kernel;
+    let c = g.channels;
+    ensure!(
+        input.len() == c * h * w,
+        "depthwise input: {} values for {g:?}",
+        input.len()
+    );
+    ensure!(
+        weights.len() == c * kh * kw,
+        "depthwise weights: {} values",
+        weights.len()
+    );
+    ensure!(bias.len() == c, "depthwise bias: {} values", bias.len());
+    ensure!(
+        output.len() == c * ho * wo,
+        "depthwise output: {} values",
+        output.len()
+    );
+    let (lo, hi) = clip.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+    let (sh, sw) = g.stride;
+    let hp = h + g.pads[0] + g.pads[2];
+    // Width of one phase row: enough for every tap of every output column.
+    let we = wo + (kw - 1) / sw;
+    // Where tap column kx reads: phase kx % sw at offset kx / sw (divisions done once, here).
+    let cols = (0..kw).map(|kx| (kx % sw, kx / sw)).collect();
+    let plane = Plane {
+        hp,
+        we,
+        sw,
+        sh,
+        ho,
+        wo,
+        kh,
+        kw,
+        cols,
+    };
+    let simd3x3 = kh == 3 && kw == 3 && Kernel::detect() == Kernel::Avx2Fma;
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        // All zeros: the padding cells (never written below) must read 0.
+        scratch.clear();
+        scratch.resize(sw * hp * we, 0.0);
+        for ch in 0..c {
+            let src = &input[ch * h * w..][..h * w];
+            fill_phases(g, &plane, src, &mut scratch);
+            let taps = &weights[ch * kh * kw..][..kh * kw];
+            let out = &mut output[ch * ho * wo..][..ho * wo];
+            match kernel {
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx2Fma if simd3x3 => {
+                    // SAFETY: the CPU has AVX2 and FMA and the kernel is 3x3 (`simd3x3`).
+                    unsafe { avx2::plane3x3(&plane, &scratch, taps, bias[ch], lo, hi, out) }
+                }
+                _ => portable_plane(&plane, &scratch, taps, bias[ch], lo, hi, out),
+            }
+        }
+    });
+    Ok(())
+}
+
+struct Plane {
+    hp: usize,
+    we: usize,
+    sw: usize,
+    sh: usize,
+    ho: usize,
+    wo: usize,
+    kh: usize,
+    kw: usize,
+    cols: TVec<(usize, usize)>,
+}
+
+impl Plane {
+    /// The `wo` values tap (`ky`, `kx`) reads for output row `y`.
+    #[inline(always)]
+    fn taps_row<'a>(&self, scratch: &'a [f32], y: usize, ky: usize, kx: usize) -> &'a [f32] {
+        let (phase, offset) = self.cols[kx];
+        &scratch[(phase * self.hp + y * self.sh + ky) * self.we + offset..][..self.wo]
+    }
+}
+
+// Writes the input plane into the phase rows of `scratch`. Only the cells that hold input values
+// are written: `scratch` is zeroed once per layer and the padding cells are the same for every
+// channel, so they stay zero.
+fn fill_phases(g: &Geometry, p: &Plane, src: &[f32], scratch: &mut [f32]) {
+    let (h, w) = g.in_hw;
+    let (pt, pl) = (g.pads[0], g.pads[1]);
+    let row_of = |k: usize, r: usize| (k * p.hp + r) * p.we..(k * p.hp + r + 1) * p.we;
+    // Phase k, column i holds input column i * sw + k - pl: the first inside one is at
+    // i = first(k), input column x0(k) < sw.
+    let first = |k: usize| pl.saturating_sub(k).div_ceil(p.sw);
+    let x0 = |k: usize| first(k) * p.sw + k - pl;
+    for (iy, row) in src.chunks_exact(w).enumerate().take(h) {
+        let r = iy + pt;
+        if r >= p.hp {
+            break;
+        }
+        if p.sw == 1 {
+            let dst = &mut scratch[row_of(0, r)];
+            let start = pl.min(p.we);
+            let n = w.min(p.we - start);
+            dst[start..start + n].copy_from_slice(&row[..n]);
+        } else if p.sw == 2 {
+            // Two phases: one takes the even input columns, the other the odd ones.
+            let (ke, ko) = if x0(0) == 0 { (0, 1) } else { (1, 0) };
+            let (fe, fo) = (first(ke), first(ko));
+            let (lo, hi) = scratch.split_at_mut(row_of(1, r).start);
+            let (even_row, odd_row) = if ke == 0 {
+                (&mut lo[row_of(0, r)], &mut hi[..p.we])
+            } else {
+                (&mut hi[..p.we], &mut lo[row_of(0, r)])
+            };
+            let evens = &mut even_row[fe.min(p.we)..];
+            let odds = &mut odd_row[fo.min(p.we)..];
+            // Pairs while both sides have room (this loop vectorises), then whatever is left.
+            let n = (w / 2).min(evens.len()).min(odds.len());
+            for (pair, (e, o)) in row
+                .chunks_exact(2)
+                .zip(evens.iter_mut().zip(odds.iter_mut()))
+                .take(n)
+            {
+                *e = pair[0];
+                *o = pair[1];
+            }
+            for (j, e) in evens.iter_mut().enumerate().skip(n) {
+                match row.get(2 * j) {
+                    Some(&v) => *e = v,
+                    None => break,
+                }
+            }
+            for (j, o) in odds.iter_mut().enumerate().skip(n) {
+                match row.get(2 * j + 1) {
+                    Some(&v) => *o = v,
+                    None => break,
+                }
+            }
+        } else {
+            for k in 0..p.sw {
+                let dst = &mut scratch[row_of(k, r)];
+                let (first, x0) = (first(k), x0(k));
+                if x0 < w && first < dst.len() {
+                    for (d, &v) in dst[first..].iter_mut().zip(row[x0..].iter().step_by(p.sw)) {
+                        *d = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn portable_plane(
+    p: &Plane,
+    scratch: &[f32],
+    taps: &[f32],
+    bias: f32,
+    lo: f32,
+    hi: f32,
+    out: &mut [f32],
+) {
+    for (y, out_row) in out.chunks_exact_mut(p.wo).enumerate().take(p.ho) {
+        out_row.fill(bias);
+        for ky in 0..p.kh {
+            for kx in 0..p.kw {
+                let wgt = taps[ky * p.kw + kx];
+                let src = p.taps_row(scratch, y, ky, kx);
+                for (o, &s) in out_row.iter_mut().zip(src) {
+                    *o += wgt * s;
+                }
+            }
+        }
+        for o in out_row.iter_mut() {
+            *o = o.max(lo).min(hi);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::Plane;
+    use std::arch::x86_64::*;
+
+    /// A 3x3 plane, 16 then 8 output columns at a time, the last 1..7 with masked loads.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `p.kh == p.kw == 3`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn plane3x3(
+        p: &Plane,
+        scratch: &[f32],
+        taps: &[f32],
+        bias: f32,
+        lo: f32,
+        hi: f32,
+        out: &mut [f32],
+    ) {
+        assert!(p.kh == 3 && p.kw == 3 && taps.len() == 9 && out.len() >= p.ho * p.wo);
+        if p.ho == 0 || p.wo == 0 {
+            return;
+        }
+        let w: [__m256; 9] = std::array::from_fn(|i| _mm256_set1_ps(taps[i]));
+        let (vb, vlo, vhi) = (_mm256_set1_ps(bias), _mm256_set1_ps(lo), _mm256_set1_ps(hi));
+        let wo = p.wo;
+        let row_step = p.sh * p.we;
+        // Offset of each tap's first value for output row 0. The last row's taps end inside
+        // `scratch` (checked once here: that bounds every read below).
+        let off: [usize; 9] = std::array::from_fn(|i| {
+            let (phase, offset) = p.cols[i % 3];
+            (phase * p.hp + i / 3) * p.we + offset
+        });
+        let last = off.iter().max().copied().unwrap_or(0) + (p.ho - 1) * row_step + wo;
+        assert!(last <= scratch.len());
+        let rest = wo % 8;
+        // Lanes 0..rest on: lane j is on when j < rest.
+        let mask = _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(rest as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        );
+        let base = scratch.as_ptr();
+        let clamp = |v: __m256| _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
+        for y in 0..p.ho {
+            // SAFETY (all loads and stores below): a tap's reads for row y are
+            // off[i] + y * row_step + [0, wo), within `last` (asserted); stores are to
+            // out[y * wo + [0, wo)], within out.len() (asserted); masked lanes are not touched.
+            unsafe {
+                let src: [*const f32; 9] = std::array::from_fn(|i| base.add(off[i] + y * row_step));
+                let dst = out.as_mut_ptr().add(y * wo);
+                let mut x = 0;
+                while x + 16 <= wo {
+                    let (mut a, mut b) = (vb, vb);
+                    for i in 0..9 {
+                        a = _mm256_fmadd_ps(_mm256_loadu_ps(src[i].add(x)), w[i], a);
+                        b = _mm256_fmadd_ps(_mm256_loadu_ps(src[i].add(x + 8)), w[i], b);
+                    }
+                    _mm256_storeu_ps(dst.add(x), clamp(a));
+                    _mm256_storeu_ps(dst.add(x + 8), clamp(b));
+                    x += 16;
+                }
+                if x + 8 <= wo {
+                    let mut a = vb;
+                    for i in 0..9 {
+                        a = _mm256_fmadd_ps(_mm256_loadu_ps(src[i].add(x)), w[i], a);
+                    }
+                    _mm256_storeu_ps(dst.add(x), clamp(a));
+                    x += 8;
+                }
+                if rest > 0 {
+                    let mut a = vb;
+                    for i in 0..9 {
+                        a = _mm256_fmadd_ps(_mm256_maskload_ps(src[i].add(x), mask), w[i], a);
+                    }
+                    _mm256_maskstore_ps(dst.add(x), mask, clamp(a));
+                }
+            }
+        }
+    }
+}
+
+/// tract op: depthwise convolution with its weights, bias and optional clip baked in.
+#[derive(Clone, Debug)]
+pub struct DepthwiseConv2d {
+    geometry: Geometry,
+    weights: Arc<Vec<f32>>,
+    bias: Arc<Vec<f32>>,
+    clip: Option<(f32, f32)>,
+    kernel: Kernel,
+}
+
+impl PartialEq for DepthwiseConv2d {
+    fn eq(&self, other: &Self) -> bool {
+        self.geometry == other.geometry
+            && self.kernel == other.kernel
+            && self.weights == other.weights
+            && self.bias == other.bias
+            && self.clip.map(|(a, b)| (a.to_bits(), b.to_bits()))
+                == other.clip.map(|(a, b)| (a.to_bits(), b.to_bits()))
+    }
+}
+
+impl Eq for DepthwiseConv2d {}
+
+impl DepthwiseConv2d {
+    /// The layer, for inputs of `geometry`, with `weights` `[C, kh, kw]` and `bias` `[C]`.
+    ///
+    /// # Errors
+    /// When the sizes do not agree with `geometry`.
+    pub fn new(
+        geometry: Geometry,
+        weights: Vec<f32>,
+        bias: Vec<f32>,
+        clip: Option<(f32, f32)>,
+        kernel: Kernel,
+    ) -> TractResult<Self> {
+        let c = geometry.channels;
+        ensure!(
+            geometry.out_hw().is_some(),
+            "kernel does not fit: {geometry:?}"
+        );
+        ensure!(weights.len() == c * geometry.kernel.0 * geometry.kernel.1);
+        ensure!(bias.len() == c);
+        Ok(Self {
+            geometry,
+            weights: Arc::new(weights),
+            bias: Arc::new(bias),
+            clip,
+            kernel,
+        })
+    }
+
+    fn output_shape(&self) -> TractResult<[usize; 4]> {
+        let (ho, wo) = self
+            .geometry
+            .out_hw()
+            .ok_or_else(|| format_err!("kernel does not fit"))?;
+        Ok([1, self.geometry.channels, ho, wo])
+    }
+}
+
+impl Op for DepthwiseConv2d {
+    fn name(&self) -> StaticName {
+        OP_TYPE.into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "{:?} clip {:?} {:?}",
+            self.geometry, self.clip, self.kernel
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for DepthwiseConv2d {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let g = &self.geometry;
+        ensure!(
+            input.shape() == [1, g.channels, g.in_hw.0, g.in_hw.1],
+            "PostureDepthwiseConv2d: input shape {:?}, expected {:?}",
+            input.shape(),
+            [1, g.channels, g.in_hw.0, g.in_hw.1]
+        );
+        let mut output = Tensor::zero::<f32>(&self.output_shape()?)?;
+        {
+            let src = input.try_as_plain_ram()?;
+            let mut dst = output.try_as_plain_ram_mut()?;
+            depthwise(
+                self.kernel,
+                g,
+                src.as_slice::<f32>()?,
+                &self.weights,
+                &self.bias,
+                self.clip,
+                dst.as_slice_mut::<f32>()?,
+            )?;
+        }
+        Ok(tvec![output.into_tvalue()])
+    }
+}
+
+impl TypedOp for DepthwiseConv2d {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        ensure!(inputs.len() == 1 && inputs[0].datum_type == f32::datum_type());
+        Ok(tvec![f32::fact(self.output_shape()?)])
+    }
+
+    as_op!();
+}
+
+/// tract's own depthwise convolution for `g` (a one-node model: hir `Conv` with group = channels,
+/// bias, optimised), without clipping: the reference posture's kernel is checked and benchmarked
+/// against. Input `[1, C, H, W]` f32.
+///
+/// # Errors
+/// When tract refuses the layer.
+pub fn tract_depthwise_plan(
+    g: &Geometry,
+    weights: &[f32],
+    bias: &[f32],
+) -> TractResult<Arc<TypedSimplePlan>> {
+    use tract_onnx::tract_hir::ops::cnn::{Conv, PaddingSpec};
+    let (c, (h, w), (kh, kw)) = (g.channels, g.in_hw, g.kernel);
+    let mut model = InferenceModel::default();
+    let x = model.add_source("x", f32::fact([1, c, h, w]).into())?;
+    let k = model.add_const("k", Tensor::from_shape(&[c, 1, kh, kw], weights)?)?;
+    let b = model.add_const("b", Tensor::from_shape(&[c], bias)?)?;
+    let conv = Conv::default()
+        .group(c)
+        .strides(tvec![g.stride.0, g.stride.1])
+        .padding(PaddingSpec::Explicit(
+            tvec![g.pads[0], g.pads[1]],
+            tvec![g.pads[2], g.pads[3]],
+        ))
+        .bias_input(2);
+    let y = model.wire_node("conv", expand(conv), &[x, k, b])?;
+    model.select_output_outlets(&y)?;
+    model.into_optimized()?.into_runnable()
+}
+
+/// The ONNX node as parsed, before shapes are known.
+#[derive(Clone, Debug, PartialEq)]
+struct DepthwiseExpansion {
+    strides: (usize, usize),
+    pads: [usize; 4],
+    clip: Option<(u32, u32)>,
+    kernel: Kernel,
+}
+
+impl Expansion for DepthwiseExpansion {
+    fn name(&self) -> StaticName {
+        OP_TYPE.into()
+    }
+
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        check_input_arity(inputs, 3)?;
+        check_output_arity(outputs, 1)?;
+        s.equals(&inputs[0].rank, 4)?;
+        s.equals(&outputs[0].rank, 4)?;
+        s.equals(&outputs[0].datum_type, &inputs[0].datum_type)?;
+        s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
+        s.equals(&outputs[0].shape[1], &inputs[0].shape[1])?;
+        s.given_2(&inputs[0].shape, &inputs[1].shape, move |s, x, w| {
+            let (Ok(h), Ok(wd), Ok(kh), Ok(kw)) = (
+                x[2].to_usize(),
+                x[3].to_usize(),
+                w[2].to_usize(),
+                w[3].to_usize(),
+            ) else {
+                return Ok(());
+            };
+            let g = Geometry {
+                channels: 0,
+                in_hw: (h, wd),
+                kernel: (kh, kw),
+                stride: self.strides,
+                pads: self.pads,
+            };
+            let (ho, wo) = g
+                .out_hw()
+                .ok_or_else(|| format_err!("kernel does not fit: {g:?}"))?;
+            s.equals(&outputs[0].shape[2], ho.to_dim())?;
+            s.equals(&outputs[0].shape[3], wo.to_dim())
+        })
+    }
+
+    fn wire(
+        &self,
+        prefix: &str,
+        model: &mut TypedModel,
+        inputs: &[OutletId],
+    ) -> TractResult<TVec<OutletId>> {
+        let x = model.outlet_fact(inputs[0])?.clone();
+        let shape = x
+            .shape
+            .as_concrete()
+            .ok_or_else(|| format_err!("{prefix}: input shape must be fixed"))?
+            .to_vec();
+        ensure!(
+            shape.len() == 4 && shape[0] == 1,
+            "{prefix}: input {shape:?}, expected [1,C,H,W]"
+        );
+        let konst = |i: usize, what: &str| -> TractResult<Vec<f32>> {
+            let fact = model.outlet_fact(inputs[i])?;
+            let t = fact
+                .konst
+                .as_ref()
+                .ok_or_else(|| format_err!("{prefix}: {what} must be a constant"))?;
+            let t = t.cast_to::<f32>()?;
+            Ok(t.try_as_plain_ram()?.as_slice::<f32>()?.to_vec())
+        };
+        let wshape = model
+            .outlet_fact(inputs[1])?
+            .shape
+            .as_concrete()
+            .map(|s| s.to_vec());
+        let Some([c, 1, kh, kw]) = wshape
+            .as_deref()
+            .and_then(|s| <[usize; 4]>::try_from(s).ok())
+        else {
+            bail!("{prefix}: weights {wshape:?}, expected [C, 1, kh, kw]");
+        };
+        ensure!(
+            c == shape[1],
+            "{prefix}: {c} filters for {} channels",
+            shape[1]
+        );
+        let geometry = Geometry {
+            channels: c,
+            in_hw: (shape[2], shape[3]),
+            kernel: (kh, kw),
+            stride: self.strides,
+            pads: self.pads,
+        };
+        let clip = self
+            .clip
+            .map(|(a, b)| (f32::from_bits(a), f32::from_bits(b)));
+        let op = DepthwiseConv2d::new(
+            geometry,
+            konst(1, "weights")?,
+            konst(2, "bias")?,
+            clip,
+            self.kernel,
+        )?;
+        model.wire_node(prefix, op, &inputs[..1])
+    }
+}
+
+fn parse(
+    _ctx: &ParsingContext,
+    node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    let strides = node
+        .get_attr_opt_tvec::<usize>("strides")?
+        .unwrap_or_else(|| tvec!(1, 1));
+    let pads = node
+        .get_attr_opt_tvec::<usize>("pads")?
+        .unwrap_or_else(|| tvec!(0, 0, 0, 0));
+    ensure!(
+        strides.len() == 2 && pads.len() == 4,
+        "strides {strides:?} / pads {pads:?}"
+    );
+    let clip = match (
+        node.get_attr_opt::<f32>("clip_min")?,
+        node.get_attr_opt::<f32>("clip_max")?,
+    ) {
+        (Some(a), Some(b)) => Some((a.to_bits(), b.to_bits())),
+        (None, None) => None,
+        _ => bail!("clip_min and clip_max come together"),
+    };
+    Ok((
+        expand(DepthwiseExpansion {
+            strides: (strides[0], strides[1]),
+            pads: [pads[0], pads[1], pads[2], pads[3]],
+            clip,
+            kernel: Kernel::detect(),
+        }),
+        vec![],
+    ))
+}
+
+/// Lets tract-onnx build `PostureDepthwiseConv2d` nodes.
+pub fn register(ops: &mut OnnxOpRegister) {
+    ops.insert(OP_TYPE, parse);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tract_reference(
+        g: &Geometry,
+        input: &[f32],
+        weights: &[f32],
+        bias: &[f32],
+        clip: Option<(f32, f32)>,
+    ) -> Vec<f32> {
+        let (c, (h, w)) = (g.channels, g.in_hw);
+        let plan = tract_depthwise_plan(g, weights, bias).unwrap();
+        let out = plan
+            .run(tvec![
+                Tensor::from_shape(&[1, c, h, w], input)
+                    .unwrap()
+                    .into_tvalue()
+            ])
+            .unwrap();
+        let view = out[0].try_as_plain_ram().unwrap();
+        let (lo, hi) = clip.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        view.as_slice::<f32>()
+            .unwrap()
+            .iter()
+            .map(|v| v.max(lo).min(hi))
+            .collect()
+    }
+
+    fn check(g: Geometry, seed: u64, clip: Option<(f32, f32)>) {
+        let (c, (h, w), (kh, kw)) = (g.channels, g.in_hw, g.kernel);
+        let mut state = seed | 1;
+        let mut next = || {
+            // xorshift: reproducible values in [-2, 2)
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
+        };
+        let input: Vec<f32> = (0..c * h * w).map(|_| next()).collect();
+        let weights: Vec<f32> = (0..c * kh * kw).map(|_| next()).collect();
+        let bias: Vec<f32> = (0..c).map(|_| next()).collect();
+        let expected = tract_reference(&g, &input, &weights, &bias, clip);
+        let (ho, wo) = g.out_hw().unwrap();
+        for kernel in [Kernel::Portable, Kernel::detect()] {
+            let mut out = vec![f32::NAN; c * ho * wo];
+            depthwise(kernel, &g, &input, &weights, &bias, clip, &mut out).unwrap();
+            assert_eq!(out.len(), expected.len());
+            for (i, (a, b)) in out.iter().zip(&expected).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-4,
+                    "{kernel:?} {g:?} at {i}: {a} vs tract {b}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+        #[test]
+        fn matches_tracts_depthwise_convolution_on_random_layers(
+            channels in 1usize..12,
+            h in 1usize..28,
+            w in 1usize..28,
+            kh in 1usize..4,
+            kw in 1usize..4,
+            sh in 1usize..4,
+            sw in 1usize..4,
+            pads in proptest::array::uniform4(0usize..3),
+            clip in proptest::option::of((-1.0f32..0.0, 0.5f32..6.0)),
+            seed in any::<u64>(),
+        ) {
+            let g = Geometry { channels, in_hw: (h, w), kernel: (kh, kw), stride: (sh, sw), pads };
+            prop_assume!(g.out_hw().is_some());
+            check(g, seed, clip);
+        }
+    }
+
+    #[test]
+    fn matches_tract_on_movenets_layer_shapes() {
+        // Every distinct depthwise geometry of Lightning (stride 1 "same", stride 2 pad bottom/right).
+        for (c, s) in [
+            (32, 96),
+            (96, 96),
+            (144, 48),
+            (192, 24),
+            (384, 12),
+            (576, 12),
+            (960, 6),
+        ] {
+            for (stride, pads) in [(1, [1, 1, 1, 1]), (2, [0, 0, 1, 1])] {
+                let g = Geometry {
+                    channels: c,
+                    in_hw: (s, s),
+                    kernel: (3, 3),
+                    stride: (stride, stride),
+                    pads,
+                };
+                check(g, (c * s + stride) as u64, Some((0.0, 6.0)));
+            }
+        }
+    }
+
+    #[test]
+    fn a_kernel_larger_than_its_padded_input_is_refused() {
+        let g = Geometry {
+            channels: 1,
+            in_hw: (2, 2),
+            kernel: (3, 3),
+            stride: (1, 1),
+            pads: [0; 4],
+        };
+        assert!(g.out_hw().is_none());
+        assert!(DepthwiseConv2d::new(g, vec![0.0; 9], vec![0.0], None, Kernel::Portable).is_err());
+        let mut out = [];
+        assert!(
+            depthwise(
+                Kernel::Portable,
+                &g,
+                &[0.0; 4],
+                &[0.0; 9],
+                &[0.0],
+                None,
+                &mut out
+            )
+            .is_err()
+        );
+    }
+}
