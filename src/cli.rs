@@ -17,6 +17,7 @@ use posture::pose::{
 };
 
 use crate::live_cmd::{self, LiveArgs, SourceArgs};
+use crate::report_cmd;
 
 /// Watches how you sit or stand, from a camera, a video or images.
 #[derive(Debug, Parser)]
@@ -115,6 +116,30 @@ enum Command {
         /// Write to this file instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+    },
+    /// Make a report of recorded sessions: time in good, fair and poor posture, the longest
+    /// poor streak, alerts, reps and their quality, plots of the score and the angles over
+    /// time, and a daily trend when the sessions span several days. One self-contained HTML
+    /// file (open it in any browser, offline).
+    Report {
+        /// Session files (`posture.session`, from `--record`).
+        #[arg(required = true, value_name = "SESSION")]
+        sessions: Vec<PathBuf>,
+        /// The HTML file to write.
+        #[arg(long, value_name = "FILE", default_value = "report.html")]
+        out: PathBuf,
+        /// Print the report's figures as one JSON object (`posture.report` v1) instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List recorded sessions with their summaries, oldest first.
+    History {
+        /// The folder of recordings (default: where --record saves them).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// One JSON object per session (the `sessions` entries of `posture report --json`).
+        #[arg(long)]
+        json: bool,
     },
     /// A guided exercise, checked rep by rep: sit-tall, stand-tall, wall-slides, leg-lifts,
     /// knee-tilts, or a definition file (.toml). Exit 0 when all reps were done, 1 when not.
@@ -293,6 +318,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             csv: _,
             out,
         } => live_cmd::export_csv(&session, out.as_deref()),
+        Command::Report {
+            sessions,
+            out,
+            json,
+        } => report_cmd::report(&sessions, &out, json),
+        Command::History { dir, json } => report_cmd::history(dir.as_deref(), json),
         Command::Exercise {
             name,
             reps,

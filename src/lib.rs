@@ -37,9 +37,11 @@ pub mod metrics;
 pub mod pipeline;
 pub mod pose;
 pub mod render;
+pub mod report;
 pub mod session;
 pub mod smooth;
 pub mod source;
+pub mod video_out;
 #[cfg(feature = "window")]
 pub mod window;
 

@@ -139,6 +139,10 @@ pub struct LiveArgs {
     /// `posture.session` file in DIR (default: your data folder, e.g. ~/.local/share/posture/sessions).
     #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
     record: Option<PathBuf>,
+    /// With --record: also save the camera images as a video beside the session file
+    /// (`session-<time>.mp4`, H.264 through ffmpeg). Off unless asked: images are private.
+    #[arg(long, requires = "record")]
+    record_video: bool,
 }
 
 impl LiveArgs {
@@ -172,6 +176,7 @@ impl LiveArgs {
         estimator: &OnnxEstimator,
         analyzer: &Analyzer,
         source: &str,
+        fps: f64,
         exercise: Option<String>,
     ) -> Option<Recorder> {
         let dir = self.record.as_ref()?;
@@ -195,7 +200,7 @@ impl LiveArgs {
             source,
             exercise,
         );
-        Recorder::start(&dir, &header)
+        Recorder::start(&dir, &header, self.record_video.then_some(fps))
     }
 
     /// The settings and baseline this run judges with; `key` names the camera's calibration.
@@ -397,7 +402,7 @@ pub fn run(
     let mut status = StatusTracker::new(Instant::now());
     let mut stdout = std::io::stdout().lock();
     let threshold = args.score_threshold;
-    let mut recorder = args.recorder(&estimator, &analyzer, &description, None);
+    let mut recorder = args.recorder(&estimator, &analyzer, &description, source.fps(), None);
     let mut last_t = 0.0;
     let result = pipeline::run(
         source,
@@ -410,6 +415,7 @@ pub fn run(
                     let analysis = analyzer.update(p.frame.t_secs, &p.estimate.pose);
                     last_t = p.frame.t_secs;
                     if let Some(r) = &mut recorder {
+                        r.video(&p.frame);
                         r.frame(frame_line(p, &analysis));
                         if let Some(event) = &analysis.alert {
                             r.event(
@@ -681,6 +687,7 @@ pub fn exercise(
         &estimator,
         &analyzer,
         &source.describe(),
+        source.fps(),
         Some(def.name.clone()),
     );
     let mut engine = Engine::new(def);
@@ -700,6 +707,7 @@ pub fn exercise(
             let analysis = analyzer.update(p.frame.t_secs, &p.estimate.pose);
             let events = engine.feed(&analysis, &p.estimate.pose, threshold);
             if let Some(r) = &mut recorder {
+                r.video(&p.frame);
                 r.frame(frame_line(p, &analysis));
                 for e in &events {
                     r.event(p.frame.t_secs, json(e));

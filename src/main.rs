@@ -2,6 +2,7 @@
 
 mod cli;
 mod live_cmd;
+mod report_cmd;
 
 use std::process::ExitCode;
 

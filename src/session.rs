@@ -493,6 +493,7 @@ impl Drop for SessionWriter {
 pub struct Recorder {
     writer: Option<SessionWriter>,
     summary: SummaryBuilder,
+    video: Option<crate::video_out::VideoWriter>,
 }
 
 /// The default folder for recordings: `<data dir>/posture/sessions`.
@@ -502,15 +503,22 @@ pub fn default_dir() -> Option<PathBuf> {
 
 impl Recorder {
     /// Starts recording into `dir` (a new `session-<unix secs>.jsonl`); `None` with one warning
-    /// line when the folder or file cannot be created.
-    pub fn start(dir: &Path, header: &Header) -> Option<Self> {
+    /// line when the folder or file cannot be created. With `video_fps`, the frames also go to a
+    /// video beside it (`session-<unix secs>.mp4`) at that frame rate: only when asked.
+    pub fn start(dir: &Path, header: &Header, video_fps: Option<f64>) -> Option<Self> {
         let path = dir.join(format!("session-{}.jsonl", header.started_unix_secs));
         match SessionWriter::create(&path, header) {
             Ok(writer) => {
                 eprintln!("posture: recording to {}", path.display());
+                let video = video_fps.map(|fps| {
+                    let v = crate::video_out::VideoWriter::new(&path.with_extension("mp4"), fps);
+                    eprintln!("posture: recording video to {}", v.path().display());
+                    v
+                });
                 Some(Self {
                     writer: Some(writer),
                     summary: SummaryBuilder::default(),
+                    video,
                 })
             }
             Err(e) => {
@@ -528,6 +536,21 @@ impl Recorder {
                 "posture: warning: recording to {} failed ({e}); going on without recording, the file keeps what was written",
                 w.path().display()
             );
+        }
+        if let Some(v) = &mut self.video
+            && let Some(e) = v.take_error()
+        {
+            eprintln!(
+                "posture: warning: video recording to {} failed ({e}); going on without video",
+                v.path().display()
+            );
+        }
+    }
+
+    /// Records a frame's image, when video recording was asked for (a no-op otherwise).
+    pub fn video(&mut self, frame: &crate::frame::Frame) {
+        if let Some(v) = &mut self.video {
+            v.frame(frame);
         }
     }
 
@@ -551,6 +574,17 @@ impl Recorder {
 
     /// Writes the summary and closes the file; returns its path.
     pub fn finish(mut self) -> Option<PathBuf> {
+        self.check();
+        if let Some(v) = self.video.take() {
+            let wanted = v.path().to_owned();
+            match v.finish() {
+                Ok(p) => eprintln!("posture: video saved to {}", p.display()),
+                Err(e) => {
+                    // Said already when it happened mid-run; this covers a failure at the end.
+                    eprintln!("posture: warning: no video at {} ({e})", wanted.display())
+                }
+            }
+        }
         let summary = self.summary.finish();
         let w = self.writer.take()?;
         let path = w.path().to_owned();

@@ -791,3 +791,217 @@ fn the_fast_engine_runs_posture_own_depthwise_op_and_compares_with_tract_plain()
     assert_eq!(engines, ["fast", "tract-plain"]);
     assert!(r["engines"][0]["total"]["p50_ms"].as_f64().unwrap() > 0.0);
 }
+
+/// The report's figures for a real recording (sit-tall on the side-view sequence, recorded with
+/// `posture exercise sit-tall --video ... --record`) equal the golden figures saved next to it;
+/// the hand-checked arithmetic behind them is tested in `report::tests`.
+#[test]
+fn report_figures_of_a_fixture_session_match_the_golden_file() {
+    let session = fixture("sessions/sit_tall_side.jsonl");
+    let o = posture(&["report", session.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = &json_lines(&o)[0];
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("sessions/sit_tall_side.report.json")).unwrap(),
+    )
+    .unwrap();
+    fn same(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
+        use serde_json::Value::*;
+        match (a, b) {
+            (Number(x), Number(y)) => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                assert!((x - y).abs() <= 1e-9 * y.abs().max(1.0), "{at}: {x} vs {y}");
+            }
+            (Object(x), Object(y)) => {
+                assert_eq!(
+                    x.keys().collect::<Vec<_>>(),
+                    y.keys().collect::<Vec<_>>(),
+                    "{at}"
+                );
+                for (k, v) in x {
+                    same(v, &y[k], &format!("{at}.{k}"));
+                }
+            }
+            (Array(x), Array(y)) => {
+                assert_eq!(x.len(), y.len(), "{at}");
+                for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                    same(v, w, &format!("{at}[{i}]"));
+                }
+            }
+            _ => assert_eq!(a, b, "{at}"),
+        }
+    }
+    same(got, &golden, "report");
+    // The headline figures, spelled out.
+    let s = &got["sessions"][0];
+    assert_eq!(s["frames"], 250);
+    assert_eq!(s["exercise"], "sit-tall");
+    assert_eq!(s["reps"], 2);
+    assert_eq!(s["rejected"], 2);
+    assert_eq!(s["rep_details"].as_array().unwrap().len(), 2);
+    let parts = ["good_secs", "fair_secs", "poor_secs", "unjudged_secs"]
+        .iter()
+        .map(|k| s[k].as_f64().unwrap())
+        .sum::<f64>();
+    assert!((parts - s["duration_secs"].as_f64().unwrap()).abs() < 1e-9);
+}
+
+#[test]
+fn report_writes_one_html_file_and_history_lists_the_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("session-a.jsonl");
+    std::fs::copy(fixture("sessions/sit_tall_side.jsonl"), &a).unwrap();
+    // The same recording cut mid-line as by a crash, a day later: summary recomputed.
+    let text = std::fs::read_to_string(&a).unwrap();
+    let mut cut = text[..text.len() / 2].replace(
+        "\"started_unix_secs\":1795790049",
+        "\"started_unix_secs\":1795876449",
+    );
+    cut.push_str("{\"kind\":\"frame\",\"t_se");
+    let b = dir.path().join("session-b.jsonl");
+    std::fs::write(&b, cut).unwrap();
+    let out = dir.path().join("report.html");
+    let o = posture(&[
+        "report",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("line"),
+        "the cut line is named: {}",
+        stderr(&o)
+    );
+    let page = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        page.matches("<svg").count(),
+        5,
+        "trend + 2 x (score, angles)"
+    );
+    assert!(page.contains("Daily trend") && page.contains("2026-11-28"));
+    assert!(page.contains("summary recomputed"));
+    let o = posture(&["history", "--dir", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 3, "header + 2 sessions: {text}");
+    assert!(rows[1].contains("session-a.jsonl") && rows[1].contains("sit-tall"));
+    assert!(rows[2].contains("2026-11-28"));
+    let o = posture(&[
+        "history",
+        "--dir",
+        dir.path().join("none").to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("no recorded sessions"));
+    // Something that is not a session: one line naming it, exit 2.
+    let bad = dir.path().join("notes.jsonl");
+    std::fs::write(&bad, "hello\n").unwrap();
+    assert_one_error_line(&posture(&["report", bad.to_str().unwrap()]), "notes.jsonl");
+}
+
+/// A disk that fills up mid-run, simulated with a file-size limit (`ulimit -f`: the kernel then
+/// refuses writes past the limit, as a full disk does): one warning, the run goes on to the end,
+/// and what was written loads, its summary recomputed.
+#[test]
+fn a_disk_filling_up_mid_run_warns_once_and_keeps_what_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = fixture("pose2sim_cam01_small_faststart.mp4");
+    // 64 blocks of 512 bytes (POSIX sh) = 32 KiB: the header and some frames fit, not 100
+    // frames. SIGXFSZ is ignored (as the kernel's default would kill the process instead).
+    let script = format!(
+        "ulimit -f 64 && trap '' XFSZ && exec '{}' monitor --video '{}' --headless --json --as-fast-as-possible --record '{}'",
+        env!("CARGO_BIN_EXE_posture"),
+        video.display(),
+        dir.path().display()
+    );
+    let o = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "the run goes on: {err}");
+    let frames = json_lines(&o)
+        .iter()
+        .filter(|r| r["kind"] == "frame")
+        .count();
+    assert_eq!(frames, 100, "every frame analysed");
+    assert_eq!(err.matches("warning").count(), 1, "one warning: {err}");
+    assert!(err.contains("recording"), "{err}");
+    let file = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .expect("the session file");
+    assert!(std::fs::metadata(&file).unwrap().len() <= 64 * 512);
+    let s = posture::session::Session::load(&file).expect("what was written loads");
+    assert!(s.summary.recomputed);
+    assert!(
+        (5..100).contains(&s.frames.len()),
+        "{} frames kept",
+        s.frames.len()
+    );
+    for (i, f) in s.frames.iter().enumerate() {
+        assert_eq!(
+            f.seq, i as u64,
+            "the frames kept are the first ones, in order"
+        );
+    }
+}
+
+/// Video is stored only when asked: --record alone writes no image data; --record-video adds an
+/// H.264 video of every frame beside the session file.
+#[test]
+fn video_is_recorded_only_with_record_video() {
+    let video = fixture("pose2sim_cam01_small_faststart.mp4");
+    for with_video in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "monitor",
+            "--video",
+            video.to_str().unwrap(),
+            "--headless",
+            "--as-fast-as-possible",
+            "--record",
+            dir.path().to_str().unwrap(),
+        ];
+        if with_video {
+            args.push("--record-video");
+        }
+        let o = posture(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let files: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        let mp4: Vec<_> = files
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
+            .collect();
+        assert_eq!(files.len(), 1 + usize::from(with_video), "{files:?}");
+        if with_video {
+            let probe = Command::new("ffprobe")
+                .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+                .args([
+                    "-show_entries",
+                    "stream=codec_name,width,height,nb_read_frames",
+                ])
+                .args(["-of", "csv=p=0"])
+                .arg(mp4[0])
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&probe.stdout).trim(),
+                "h264,270,480,100"
+            );
+        } else {
+            assert!(mp4.is_empty());
+        }
+    }
+    let o = posture(&[
+        "monitor",
+        "--video",
+        video.to_str().unwrap(),
+        "--record-video",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "--record-video needs --record");
+}

@@ -1,0 +1,920 @@
+//! `posture report` and `posture history`: what recorded sessions say, as figures (JSON, format
+//! `posture.report` version 1) and as one self-contained HTML page with plots (plotters SVG,
+//! inline: the file opens anywhere, offline, and carries no frames — only numbers).
+//!
+//! Everything here is a pure function of loaded [`Session`]s.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::judge::Band;
+use crate::session::{FrameLine, Session};
+
+/// `format` of the figures JSON.
+pub const FORMAT: &str = "posture.report";
+/// `version` of the figures JSON.
+pub const VERSION: u32 = 1;
+
+/// The angles a report plots and summarises: (field, label).
+pub const ANGLES: [(&str, &str); 5] = [
+    ("trunk_flexion_deg", "trunk flexion"),
+    ("neck_flexion_deg", "neck flexion"),
+    ("cva_proxy_deg", "CVA proxy"),
+    ("shoulder_tilt_deg", "shoulder tilt"),
+    ("lateral_lean_deg", "lateral lean"),
+];
+
+/// One rep of an exercise, as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RepFigure {
+    /// 1-based.
+    pub number: u32,
+    /// Seconds the counted hold lasted.
+    pub hold_secs: f64,
+    /// Mean posture score during the hold.
+    pub mean_score: Option<f64>,
+    /// Lowest posture score during the hold.
+    pub min_score: Option<f64>,
+}
+
+/// The figures of one session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionFigures {
+    /// The session file's name.
+    pub file: String,
+    /// Start, seconds since the Unix epoch.
+    pub started_unix_secs: u64,
+    /// Start day, `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// Where the frames came from.
+    pub source: String,
+    /// The exercise, when one was run.
+    pub exercise: Option<String>,
+    /// Frames recorded.
+    pub frames: u64,
+    /// First to last frame, seconds.
+    pub duration_secs: f64,
+    /// Seconds judged good.
+    pub good_secs: f64,
+    /// Seconds judged fair.
+    pub fair_secs: f64,
+    /// Seconds judged poor.
+    pub poor_secs: f64,
+    /// Seconds not judged (nobody seen, or not measurable).
+    pub unjudged_secs: f64,
+    /// Share of the judged time that was good, percent (`None` when nothing was judged).
+    pub good_pct: Option<f64>,
+    /// Share of the judged time that was fair, percent.
+    pub fair_pct: Option<f64>,
+    /// Share of the judged time that was poor, percent.
+    pub poor_pct: Option<f64>,
+    /// Longest unbroken poor stretch, seconds.
+    pub longest_poor_secs: f64,
+    /// Posture alerts raised.
+    pub alerts: u32,
+    /// Reps completed.
+    pub reps: u32,
+    /// Attempts rejected for breaking form.
+    pub rejected: u32,
+    /// Each rep.
+    pub rep_details: Vec<RepFigure>,
+    /// Mean score over the judged frames.
+    pub mean_score: Option<f64>,
+    /// Median of each angle over the frames where it was measured, degrees (keys as [`ANGLES`]).
+    pub median_deg: BTreeMap<String, f64>,
+    /// The file had no summary (cut off) and it was recomputed.
+    pub summary_recomputed: bool,
+    /// Lines skipped as corrupt or cut off.
+    pub skipped_lines: usize,
+}
+
+/// One day across sessions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DayFigures {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// Sessions that started that day.
+    pub sessions: usize,
+    /// Their recorded time, seconds.
+    pub duration_secs: f64,
+    /// Good share of their judged time, percent.
+    pub good_pct: Option<f64>,
+    /// Poor share of their judged time, percent.
+    pub poor_pct: Option<f64>,
+    /// Mean score over their judged frames.
+    pub mean_score: Option<f64>,
+    /// Alerts raised that day.
+    pub alerts: u32,
+    /// Reps completed that day.
+    pub reps: u32,
+}
+
+/// What `posture report --json` prints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportFigures {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Always [`VERSION`].
+    pub version: u32,
+    /// Per session, in start order.
+    pub sessions: Vec<SessionFigures>,
+    /// Per day, in order (the daily trend).
+    pub days: Vec<DayFigures>,
+}
+
+fn pct(part: f64, whole: f64) -> Option<f64> {
+    (whole > 0.0).then(|| 100.0 * part / whole)
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix time.
+pub fn day_of(unix_secs: u64) -> String {
+    // Howard Hinnant's civil_from_days.
+    let z = (unix_secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `HH:MM` (UTC) of a Unix time.
+pub fn time_of(unix_secs: u64) -> String {
+    let s = unix_secs % 86_400;
+    format!("{:02}:{:02}", s / 3600, s % 3600 / 60)
+}
+
+/// The value of angle `name` in a frame, when measured.
+pub fn angle(f: &FrameLine, name: &str) -> Option<f64> {
+    let m = &f.posture.metrics;
+    let measure = match name {
+        "trunk_flexion_deg" => m.trunk_flexion_deg,
+        "neck_flexion_deg" => m.neck_flexion_deg,
+        "cva_proxy_deg" => m.cva_proxy_deg,
+        "shoulder_tilt_deg" => m.shoulder_tilt_deg,
+        "lateral_lean_deg" => m.lateral_lean_deg,
+        _ => None,
+    };
+    measure.map(|v| f64::from(v.value))
+}
+
+/// The figures of one session (`file` is how the report names it).
+pub fn session_figures(file: &str, s: &Session) -> SessionFigures {
+    let sum = &s.summary;
+    let judged = sum.good_secs + sum.fair_secs + sum.poor_secs;
+    let scores: Vec<f64> = s
+        .frames
+        .iter()
+        .filter_map(|f| f.posture.score.map(f64::from))
+        .collect();
+    let mean_score = (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64);
+    let median_deg = ANGLES
+        .iter()
+        .filter_map(|(name, _)| {
+            let values = s.frames.iter().filter_map(|f| angle(f, name)).collect();
+            median(values).map(|m| ((*name).to_owned(), m))
+        })
+        .collect();
+    let mut rep_details = Vec::new();
+    let mut rejected = 0;
+    for e in &s.events {
+        let num = |k: &str| e.event.get(k).and_then(serde_json::Value::as_f64);
+        match e.event.get("event").and_then(serde_json::Value::as_str) {
+            Some("rep") => rep_details.push(RepFigure {
+                number: num("number").unwrap_or(0.0) as u32,
+                hold_secs: num("hold_secs").unwrap_or(0.0),
+                mean_score: num("mean_score"),
+                min_score: num("min_score"),
+            }),
+            Some("rejected") => rejected += 1,
+            _ => {}
+        }
+    }
+    SessionFigures {
+        file: file.to_owned(),
+        started_unix_secs: s.header.started_unix_secs,
+        day: day_of(s.header.started_unix_secs),
+        source: s.header.source.clone(),
+        exercise: s.header.exercise.clone(),
+        frames: sum.frames,
+        duration_secs: sum.duration_secs,
+        good_secs: sum.good_secs,
+        fair_secs: sum.fair_secs,
+        poor_secs: sum.poor_secs,
+        unjudged_secs: sum.unjudged_secs,
+        good_pct: pct(sum.good_secs, judged),
+        fair_pct: pct(sum.fair_secs, judged),
+        poor_pct: pct(sum.poor_secs, judged),
+        longest_poor_secs: sum.longest_poor_secs,
+        alerts: sum.alerts,
+        reps: sum.reps,
+        rejected,
+        rep_details,
+        mean_score,
+        median_deg,
+        summary_recomputed: sum.recomputed,
+        skipped_lines: s.warnings.len(),
+    }
+}
+
+/// The daily trend: sessions grouped by their start day (UTC), weighted by time.
+pub fn days(sessions: &[SessionFigures], loaded: &[Session]) -> Vec<DayFigures> {
+    let mut by_day: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, s) in sessions.iter().enumerate() {
+        by_day.entry(&s.day).or_default().push(i);
+    }
+    by_day
+        .into_iter()
+        .map(|(day, idx)| {
+            let sum =
+                |f: fn(&SessionFigures) -> f64| idx.iter().map(|&i| f(&sessions[i])).sum::<f64>();
+            let judged = sum(|s| s.good_secs + s.fair_secs + s.poor_secs);
+            let scores: Vec<f64> = idx
+                .iter()
+                .filter_map(|&i| loaded.get(i))
+                .flat_map(|s| {
+                    s.frames
+                        .iter()
+                        .filter_map(|f| f.posture.score.map(f64::from))
+                })
+                .collect();
+            DayFigures {
+                day: day.to_owned(),
+                sessions: idx.len(),
+                duration_secs: sum(|s| s.duration_secs),
+                good_pct: pct(sum(|s| s.good_secs), judged),
+                poor_pct: pct(sum(|s| s.poor_secs), judged),
+                mean_score: (!scores.is_empty())
+                    .then(|| scores.iter().sum::<f64>() / scores.len() as f64),
+                alerts: idx.iter().map(|&i| sessions[i].alerts).sum(),
+                reps: idx.iter().map(|&i| sessions[i].reps).sum(),
+            }
+        })
+        .collect()
+}
+
+/// The figures of `sessions` (named by `files`), sorted by start time.
+pub fn figures(files: &[String], sessions: &[Session]) -> ReportFigures {
+    let mut order: Vec<usize> = (0..sessions.len()).collect();
+    order.sort_by_key(|&i| sessions[i].header.started_unix_secs);
+    let loaded: Vec<Session> = order.iter().map(|&i| sessions[i].clone()).collect();
+    let figs: Vec<SessionFigures> = order
+        .iter()
+        .map(|&i| session_figures(files.get(i).map_or("", String::as_str), &sessions[i]))
+        .collect();
+    let days = days(&figs, &loaded);
+    ReportFigures {
+        format: FORMAT.into(),
+        version: VERSION,
+        sessions: figs,
+        days,
+    }
+}
+
+// ---- plots ----
+
+const GOOD: plotters::style::RGBColor = plotters::style::RGBColor(46, 160, 67);
+const FAIR: plotters::style::RGBColor = plotters::style::RGBColor(219, 150, 20);
+const POOR: plotters::style::RGBColor = plotters::style::RGBColor(207, 34, 46);
+const SERIES: [plotters::style::RGBColor; 5] = [
+    plotters::style::RGBColor(31, 119, 180),
+    plotters::style::RGBColor(148, 103, 189),
+    plotters::style::RGBColor(140, 86, 75),
+    plotters::style::RGBColor(23, 190, 207),
+    plotters::style::RGBColor(127, 127, 127),
+];
+
+/// At most this many points per plotted line (long sessions are thinned evenly).
+const MAX_POINTS: usize = 1500;
+
+fn thin<T: Copy>(v: &[T]) -> Vec<T> {
+    let step = v.len().div_ceil(MAX_POINTS).max(1);
+    v.iter().step_by(step).copied().collect()
+}
+
+/// Splits a time series into runs without gaps longer than `gap` seconds.
+fn runs(points: &[(f64, f64)], gap: f64) -> Vec<Vec<(f64, f64)>> {
+    let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut last_t = f64::NEG_INFINITY;
+    for &(t, v) in points {
+        if t - last_t > gap || out.is_empty() {
+            out.push(Vec::new());
+        }
+        if let Some(run) = out.last_mut() {
+            run.push((t, v));
+        }
+        last_t = t;
+    }
+    out
+}
+
+type PlotResult = Result<String, String>;
+
+struct Line<'a> {
+    label: &'a str,
+    color: plotters::style::RGBColor,
+    points: Vec<(f64, f64)>,
+}
+
+/// A chart's frame: title, axis names and ranges.
+struct Axes<'a> {
+    title: &'a str,
+    x_desc: &'a str,
+    y_desc: &'a str,
+    x_range: (f64, f64),
+    y_range: (f64, f64),
+}
+
+fn line_chart(
+    axes: &Axes<'_>,
+    lines: &[Line<'_>],
+    dots: &[(f64, f64, plotters::style::RGBColor)],
+    markers: &[f64],
+) -> PlotResult {
+    use plotters::prelude::*;
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 300)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let (title, x_desc, y_desc) = (axes.title, axes.x_desc, axes.y_desc);
+        let (x0, mut x1) = axes.x_range;
+        if x1 <= x0 {
+            x1 = x0 + 1.0;
+        }
+        let (y0, mut y1) = axes.y_range;
+        if y1 <= y0 {
+            y1 = y0 + 1.0;
+        }
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(55)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .light_line_style(RGBColor(238, 238, 238))
+            .draw()
+            .map_err(|e| err(&e))?;
+        for &m in markers {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(m, y0), (m, y1)],
+                    POOR.mix(0.35).stroke_width(1),
+                )))
+                .map_err(|e| err(&e))?;
+        }
+        for line in lines {
+            let color = line.color;
+            let mut first = true;
+            for run in runs(&line.points, 2.0) {
+                let series = chart
+                    .draw_series(LineSeries::new(run, color.stroke_width(2)))
+                    .map_err(|e| err(&e))?;
+                if first && lines.len() > 1 {
+                    series.label(line.label).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
+                }
+                first = false;
+            }
+        }
+        chart
+            .draw_series(
+                dots.iter()
+                    .map(|&(x, y, c)| Circle::new((x, y), 2, c.filled())),
+            )
+            .map_err(|e| err(&e))?;
+        if lines.len() > 1 {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(RGBColor(200, 200, 200))
+                .draw()
+                .map_err(|e| err(&e))?;
+        }
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(svg)
+}
+
+fn band_color(b: Band) -> plotters::style::RGBColor {
+    match b {
+        Band::Good => GOOD,
+        Band::Fair => FAIR,
+        Band::Poor => POOR,
+    }
+}
+
+/// The score over time: a line with each (thinned) frame dotted in its band's colour, and a
+/// faint red line at each alert.
+///
+/// # Errors
+/// When plotters fails to draw (a message).
+pub fn score_plot(s: &Session) -> PlotResult {
+    let t0 = s.frames.first().map_or(0.0, |f| f.t_secs);
+    let scored: Vec<(f64, f64, Band)> = s
+        .frames
+        .iter()
+        .filter_map(|f| Some((f.t_secs - t0, f64::from(f.posture.score?), f.posture.band?)))
+        .collect();
+    let scored = thin(&scored);
+    let points: Vec<(f64, f64)> = scored.iter().map(|&(t, v, _)| (t, v)).collect();
+    let dots: Vec<(f64, f64, _)> = scored
+        .iter()
+        .map(|&(t, v, b)| (t, v, band_color(b)))
+        .collect();
+    let alerts: Vec<f64> = s
+        .events
+        .iter()
+        .filter(|e| e.event.get("event").and_then(serde_json::Value::as_str) == Some("alert"))
+        .map(|e| e.t_secs - t0)
+        .collect();
+    let t_end = s.frames.last().map_or(1.0, |f| f.t_secs - t0);
+    line_chart(
+        &Axes {
+            title: "Posture score",
+            x_desc: "time (s)",
+            y_desc: "score (0-100)",
+            x_range: (0.0, t_end),
+            y_range: (0.0, 100.0),
+        },
+        &[Line {
+            label: "score",
+            color: plotters::style::RGBColor(90, 90, 90),
+            points,
+        }],
+        &dots,
+        &alerts,
+    )
+}
+
+/// The key angles over time (those measured in this session), `None` when none was.
+///
+/// # Errors
+/// When plotters fails to draw.
+pub fn angle_plot(s: &Session) -> Result<Option<String>, String> {
+    let t0 = s.frames.first().map_or(0.0, |f| f.t_secs);
+    let mut lines = Vec::new();
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for (i, (name, label)) in ANGLES.iter().enumerate() {
+        let points: Vec<(f64, f64)> = s
+            .frames
+            .iter()
+            .filter_map(|f| Some((f.t_secs - t0, angle(f, name)?)))
+            .collect();
+        if points.is_empty() {
+            continue;
+        }
+        for &(_, v) in &points {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        lines.push(Line {
+            label,
+            color: SERIES[i % SERIES.len()],
+            points: thin(&points),
+        });
+    }
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    let pad = ((hi - lo) * 0.08).max(2.0);
+    let t_end = s.frames.last().map_or(1.0, |f| f.t_secs - t0);
+    line_chart(
+        &Axes {
+            title: "Angles",
+            x_desc: "time (s)",
+            y_desc: "degrees",
+            x_range: (0.0, t_end),
+            y_range: (lo - pad, hi + pad),
+        },
+        &lines,
+        &[],
+        &[],
+    )
+    .map(Some)
+}
+
+/// Good share and mean score per day, `None` with fewer than two days.
+///
+/// # Errors
+/// When plotters fails to draw.
+pub fn trend_plot(days: &[DayFigures]) -> Result<Option<String>, String> {
+    if days.len() < 2 {
+        return Ok(None);
+    }
+    let good: Vec<(f64, f64)> = days
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| Some((i as f64, d.good_pct?)))
+        .collect();
+    let score: Vec<(f64, f64)> = days
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| Some((i as f64, d.mean_score?)))
+        .collect();
+    let dots: Vec<_> = good
+        .iter()
+        .map(|&(x, y)| (x, y, GOOD))
+        .chain(score.iter().map(|&(x, y)| (x, y, SERIES[0])))
+        .collect();
+    let title = format!(
+        "Daily trend, {} to {}",
+        days[0].day,
+        days[days.len() - 1].day
+    );
+    line_chart(
+        &Axes {
+            title: &title,
+            x_desc: "day (in order)",
+            y_desc: "percent / score",
+            x_range: (-0.2, days.len() as f64 - 0.8),
+            y_range: (0.0, 100.0),
+        },
+        &[
+            Line {
+                label: "good time %",
+                color: GOOD,
+                points: good,
+            },
+            Line {
+                label: "mean score",
+                color: SERIES[0],
+                points: score,
+            },
+        ],
+        &dots,
+        &[],
+    )
+    .map(Some)
+}
+
+// ---- HTML ----
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn opt(v: Option<f64>, digits: usize, unit: &str) -> String {
+    v.map_or_else(|| "–".to_owned(), |v| format!("{v:.digits$}{unit}"))
+}
+
+/// Seconds as `1 h 02 min`, `3 min 05 s` or `42.0 s`.
+pub fn duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{} h {:02} min", s / 3600, s % 3600 / 60)
+    } else if s >= 60 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{secs:.1} s")
+    }
+}
+
+const CSS: &str = "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}\
+h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd}\
+table{border-collapse:collapse;margin:.6em 0}td,th{padding:.25em .8em;border-bottom:1px solid #eee;text-align:left}\
+.bar{display:flex;height:22px;border-radius:4px;overflow:hidden;margin:.5em 0;background:#ddd}\
+.bar div{height:100%}.good{background:#2ea043}.fair{background:#db9614}.poor{background:#cf222e}\
+.note{color:#666;font-size:.9em}svg{max-width:100%;height:auto}";
+
+/// The whole report as one HTML page: a section per session (time in bands, longest poor
+/// streak, alerts, reps and their quality, score and angle plots) and the daily trend.
+///
+/// # Errors
+/// When a plot cannot be drawn.
+pub fn html(figures: &ReportFigures, sessions: &[Session]) -> Result<String, String> {
+    let mut order: Vec<&Session> = sessions.iter().collect();
+    order.sort_by_key(|s| s.header.started_unix_secs);
+    let mut h = String::new();
+    let w = |h: &mut String, s: String| h.push_str(&s);
+    w(
+        &mut h,
+        format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>posture report</title>\
+             <style>{CSS}</style></head><body>\n<h1>Posture report</h1>\n<p class=\"note\">{} session(s), \
+             made by posture {}. Figures: <code>posture report --json</code> (format {FORMAT} v{VERSION}).</p>\n",
+            figures.sessions.len(),
+            env!("CARGO_PKG_VERSION")
+        ),
+    );
+    if let Some(svg) = trend_plot(&figures.days)? {
+        w(&mut h, "<h2>Daily trend</h2>\n<table><tr><th>day</th><th>sessions</th><th>time</th><th>good</th><th>poor</th><th>mean score</th><th>alerts</th><th>reps</th></tr>\n".into());
+        for d in &figures.days {
+            w(
+                &mut h,
+                format!(
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                    d.day,
+                    d.sessions,
+                    duration(d.duration_secs),
+                    opt(d.good_pct, 0, " %"),
+                    opt(d.poor_pct, 0, " %"),
+                    opt(d.mean_score, 0, ""),
+                    d.alerts,
+                    d.reps
+                ),
+            );
+        }
+        w(&mut h, format!("</table>\n{svg}\n"));
+    }
+    for (f, s) in figures.sessions.iter().zip(order) {
+        w(
+            &mut h,
+            format!(
+                "<h2>{} {} UTC — {}{}</h2>\n",
+                f.day,
+                time_of(f.started_unix_secs),
+                esc(&f.file),
+                f.exercise
+                    .as_deref()
+                    .map(|e| format!(" ({})", esc(e)))
+                    .unwrap_or_default()
+            ),
+        );
+        let bar = |cls: &str, v: Option<f64>| {
+            v.filter(|v| *v > 0.0).map_or_else(String::new, |v| {
+                format!(
+                    "<div class=\"{cls}\" style=\"width:{v:.2}%\" title=\"{cls} {v:.0} %\"></div>"
+                )
+            })
+        };
+        w(
+            &mut h,
+            format!(
+                "<div class=\"bar\">{}{}{}</div>\n",
+                bar("good", f.good_pct),
+                bar("fair", f.fair_pct),
+                bar("poor", f.poor_pct)
+            ),
+        );
+        let _ = write!(
+            h,
+            "<table><tr><th>recorded</th><td>{} ({} frames) from {}</td></tr>\
+             <tr><th>good / fair / poor</th><td>{} / {} / {} ({} / {} / {} of the judged time)</td></tr>\
+             <tr><th>not judged</th><td>{}</td></tr>\
+             <tr><th>longest poor streak</th><td>{}</td></tr>\
+             <tr><th>mean score</th><td>{}</td></tr>\
+             <tr><th>alerts</th><td>{}</td></tr>",
+            duration(f.duration_secs),
+            f.frames,
+            esc(&f.source),
+            duration(f.good_secs),
+            duration(f.fair_secs),
+            duration(f.poor_secs),
+            opt(f.good_pct, 0, " %"),
+            opt(f.fair_pct, 0, " %"),
+            opt(f.poor_pct, 0, " %"),
+            duration(f.unjudged_secs),
+            duration(f.longest_poor_secs),
+            opt(f.mean_score, 0, ""),
+            f.alerts,
+        );
+        if f.exercise.is_some() || f.reps > 0 || f.rejected > 0 {
+            let _ = write!(
+                h,
+                "<tr><th>reps</th><td>{} counted, {} rejected for breaking form</td></tr>",
+                f.reps, f.rejected
+            );
+        }
+        for (name, label) in ANGLES {
+            if let Some(m) = f.median_deg.get(name) {
+                let _ = write!(h, "<tr><th>median {label}</th><td>{m:.1}°</td></tr>");
+            }
+        }
+        h.push_str("</table>\n");
+        if !f.rep_details.is_empty() {
+            h.push_str("<table><tr><th>rep</th><th>hold</th><th>mean score</th><th>lowest score</th></tr>\n");
+            for r in &f.rep_details {
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td>{:.1} s</td><td>{}</td><td>{}</td></tr>",
+                    r.number,
+                    r.hold_secs,
+                    opt(r.mean_score, 0, ""),
+                    opt(r.min_score, 0, "")
+                );
+            }
+            h.push_str("</table>\n");
+        }
+        if f.summary_recomputed || f.skipped_lines > 0 {
+            let _ = writeln!(
+                h,
+                "<p class=\"note\">The file was cut off or damaged: {} line(s) skipped{}.</p>",
+                f.skipped_lines,
+                if f.summary_recomputed {
+                    ", summary recomputed from the frames"
+                } else {
+                    ""
+                }
+            );
+        }
+        h.push_str(&score_plot(s)?);
+        h.push('\n');
+        if let Some(svg) = angle_plot(s)? {
+            h.push_str(&svg);
+            h.push('\n');
+        }
+    }
+    h.push_str("<p class=\"note\">Angles are keypoint proxies measured from a webcam: compare them with your own baseline and over time, not with clinical norms.</p>\n</body></html>\n");
+    Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::PostureRecord;
+    use crate::metrics::{Measure, PostureMetrics};
+    use crate::session::{EventLine, Header, Summary};
+
+    fn frame(t: f64, score: Option<f32>, trunk: Option<f32>) -> FrameLine {
+        let band = score.map(|s| {
+            if s >= 70.0 {
+                Band::Good
+            } else if s >= 30.0 {
+                Band::Fair
+            } else {
+                Band::Poor
+            }
+        });
+        let metrics = PostureMetrics {
+            trunk_flexion_deg: trunk.map(|value| Measure {
+                value,
+                confidence: 0.9,
+            }),
+            ..PostureMetrics::default()
+        };
+        FrameLine {
+            t_secs: t,
+            seq: t as u64,
+            keypoints: vec![[0.0; 3]; 17],
+            posture: PostureRecord {
+                person: score.is_some(),
+                away: false,
+                view: None,
+                stance: None,
+                score,
+                band,
+                reason: None,
+                metrics,
+            },
+        }
+    }
+
+    /// 10 s good (score 80), 5 s poor (20), 3 s fair (50), 2 s nobody, one frame a second;
+    /// an alert, two reps and a rejected attempt.
+    fn known_session(started: u64) -> Session {
+        let mut frames = Vec::new();
+        let mut t = 0.0;
+        for (n, score, trunk) in [
+            (10, Some(80.0), Some(2.0)),
+            (5, Some(20.0), Some(30.0)),
+            (3, Some(50.0), Some(10.0)),
+            (2, None, None),
+        ] {
+            for _ in 0..n {
+                frames.push(frame(t, score, trunk));
+                t += 1.0;
+            }
+        }
+        frames.push(frame(t, Some(80.0), Some(2.0))); // closes the last stretch at t = 20
+        let ev = |t_secs: f64, v: serde_json::Value| EventLine { t_secs, event: v };
+        let events = vec![
+            ev(
+                12.0,
+                serde_json::json!({"event": "alert", "level": 1, "reason": "trunk"}),
+            ),
+            ev(
+                5.0,
+                serde_json::json!({"event": "rep", "number": 1, "hold_secs": 10.0, "mean_score": 81.5, "min_score": 78.0}),
+            ),
+            ev(
+                15.0,
+                serde_json::json!({"event": "rejected", "reason": "trunk leaned", "held_secs": 3.0}),
+            ),
+            ev(
+                19.0,
+                serde_json::json!({"event": "rep", "number": 2, "hold_secs": 10.0, "mean_score": null, "min_score": null}),
+            ),
+        ];
+        let summary = Summary::of(&frames, &events);
+        let mut header = Header::new("lightning", "abc", None, "test", Some("sit-tall".into()));
+        header.started_unix_secs = started;
+        Session {
+            header,
+            frames,
+            events,
+            summary,
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn figures_of_a_known_session_are_what_a_stopwatch_says() {
+        let s = known_session(1_795_789_882);
+        let f = session_figures("a.jsonl", &s);
+        assert_eq!(f.day, "2026-11-27");
+        assert_eq!(f.frames, 21);
+        assert_eq!(f.duration_secs, 20.0);
+        assert_eq!(
+            (f.good_secs, f.poor_secs, f.fair_secs, f.unjudged_secs),
+            (10.0, 5.0, 3.0, 2.0)
+        );
+        let close = |a: Option<f64>, b: f64| (a.unwrap() - b).abs() < 1e-9;
+        assert!(close(f.good_pct, 100.0 * 10.0 / 18.0));
+        assert!(close(f.poor_pct, 100.0 * 5.0 / 18.0));
+        assert!(close(f.fair_pct, 100.0 * 3.0 / 18.0));
+        assert_eq!(f.longest_poor_secs, 5.0);
+        assert_eq!((f.alerts, f.reps, f.rejected), (1, 2, 1));
+        assert_eq!(f.rep_details[0].mean_score, Some(81.5));
+        assert_eq!(f.rep_details[1].mean_score, None);
+        // 11 frames at 80, 5 at 20, 3 at 50 (the 2 unseen ones are not scored).
+        assert!(close(
+            f.mean_score,
+            (11.0 * 80.0 + 5.0 * 20.0 + 3.0 * 50.0) / 19.0
+        ));
+        // Trunk: 11 x 2, 5 x 30, 3 x 10: the median (10th of 19) is 2.
+        assert_eq!(f.median_deg.get("trunk_flexion_deg"), Some(&2.0));
+        assert!(!f.median_deg.contains_key("neck_flexion_deg"));
+    }
+
+    #[test]
+    fn the_daily_trend_weights_days_by_time_and_orders_them() {
+        let day2 = known_session(1_795_789_882 + 86_400);
+        let day1 = known_session(1_795_789_882);
+        let mut short = known_session(1_795_789_882 + 3_600);
+        short.frames.truncate(11); // 10 s, all good
+        short.events.clear();
+        short.summary = Summary::of(&short.frames, &short.events);
+        let r = figures(
+            &["d2".into(), "d1".into(), "d1b".into()],
+            &[day2, day1, short],
+        );
+        let names: Vec<&str> = r.sessions.iter().map(|s| s.file.as_str()).collect();
+        assert_eq!(names, ["d1", "d1b", "d2"], "sorted by start");
+        assert_eq!(r.days.len(), 2);
+        let d = &r.days[0];
+        assert_eq!(
+            (d.day.as_str(), d.sessions, d.alerts, d.reps),
+            ("2026-11-27", 2, 1, 2)
+        );
+        assert!((d.good_pct.unwrap() - 100.0 * 20.0 / 28.0).abs() < 1e-9);
+        assert_eq!(r.days[1].day, "2026-11-28");
+        assert!(trend_plot(&r.days).unwrap().is_some());
+        assert!(trend_plot(&r.days[..1]).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_html_report_is_self_contained_with_plots_and_figures() {
+        let s = known_session(1_795_789_882);
+        let r = figures(&["a.jsonl".into()], std::slice::from_ref(&s));
+        let page = html(&r, &[s]).unwrap();
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert_eq!(page.matches("<svg").count(), 2, "score and angles");
+        assert!(page.contains("Posture score") && page.contains("trunk flexion"));
+        assert!(page.contains("2 counted, 1 rejected"));
+        assert!(page.contains("<td>5.0 s</td>"), "the longest poor streak");
+        // Nothing is fetched from anywhere: no scripts, links, images or remote URLs.
+        for banned in ["<script", "<link", "<img", "src=", "https:"] {
+            assert!(!page.contains(banned), "{banned}");
+        }
+    }
+
+    #[test]
+    fn days_and_durations_read_as_people_write_them() {
+        assert_eq!(day_of(0), "1970-01-01");
+        assert_eq!(day_of(951_782_400), "2000-02-29");
+        assert_eq!(day_of(1_795_789_882), "2026-11-27");
+        assert_eq!(time_of(1_795_789_882), "14:31");
+        assert_eq!(duration(42.04), "42.0 s");
+        assert_eq!(duration(185.0), "3 min 05 s");
+        assert_eq!(duration(3_725.0), "1 h 02 min");
+    }
+}
