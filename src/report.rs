@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::judge::Band;
-use crate::session::{FrameLine, Session};
+use crate::session::{FrameLine, Session, Summary};
 
 /// `format` of the figures JSON.
 pub const FORMAT: &str = "posture.report";
@@ -52,30 +52,18 @@ pub struct SessionFigures {
     pub source: String,
     /// The exercise, when one was run.
     pub exercise: Option<String>,
-    /// Frames recorded.
-    pub frames: u64,
-    /// First to last frame, seconds.
-    pub duration_secs: f64,
-    /// Seconds judged good.
-    pub good_secs: f64,
-    /// Seconds judged fair.
-    pub fair_secs: f64,
-    /// Seconds judged poor.
-    pub poor_secs: f64,
-    /// Seconds not judged (nobody seen, or not measurable).
-    pub unjudged_secs: f64,
+    /// The session's own summary (flattened into this object): `frames`, `duration_secs`,
+    /// `good_secs`, `fair_secs`, `poor_secs`, `unjudged_secs`, `longest_poor_secs`, `alerts`,
+    /// `reps`, and `recomputed` (the file had none: it was cut off, and this was computed from
+    /// the frames).
+    #[serde(flatten)]
+    pub summary: Summary,
     /// Share of the judged time that was good, percent (`None` when nothing was judged).
     pub good_pct: Option<f64>,
     /// Share of the judged time that was fair, percent.
     pub fair_pct: Option<f64>,
     /// Share of the judged time that was poor, percent.
     pub poor_pct: Option<f64>,
-    /// Longest unbroken poor stretch, seconds.
-    pub longest_poor_secs: f64,
-    /// Posture alerts raised.
-    pub alerts: u32,
-    /// Reps completed.
-    pub reps: u32,
     /// Attempts rejected for breaking form.
     pub rejected: u32,
     /// Each rep.
@@ -84,8 +72,6 @@ pub struct SessionFigures {
     pub mean_score: Option<f64>,
     /// Median of each angle over the frames where it was measured, degrees (keys as [`ANGLES`]).
     pub median_deg: BTreeMap<String, f64>,
-    /// The file had no summary (cut off) and it was recomputed.
-    pub summary_recomputed: bool,
     /// Lines skipped as corrupt or cut off.
     pub skipped_lines: usize,
 }
@@ -214,23 +200,14 @@ pub fn session_figures(file: &str, s: &Session) -> SessionFigures {
         day: day_of(s.header.started_unix_secs),
         source: s.header.source.clone(),
         exercise: s.header.exercise.clone(),
-        frames: sum.frames,
-        duration_secs: sum.duration_secs,
-        good_secs: sum.good_secs,
-        fair_secs: sum.fair_secs,
-        poor_secs: sum.poor_secs,
-        unjudged_secs: sum.unjudged_secs,
+        summary: sum.clone(),
         good_pct: pct(sum.good_secs, judged),
         fair_pct: pct(sum.fair_secs, judged),
         poor_pct: pct(sum.poor_secs, judged),
-        longest_poor_secs: sum.longest_poor_secs,
-        alerts: sum.alerts,
-        reps: sum.reps,
         rejected,
         rep_details,
         mean_score,
         median_deg,
-        summary_recomputed: sum.recomputed,
         skipped_lines: s.warnings.len(),
     }
 }
@@ -246,7 +223,7 @@ pub fn days(sessions: &[SessionFigures], loaded: &[Session]) -> Vec<DayFigures> 
         .map(|(day, idx)| {
             let sum =
                 |f: fn(&SessionFigures) -> f64| idx.iter().map(|&i| f(&sessions[i])).sum::<f64>();
-            let judged = sum(|s| s.good_secs + s.fair_secs + s.poor_secs);
+            let judged = sum(|s| s.summary.good_secs + s.summary.fair_secs + s.summary.poor_secs);
             let scores: Vec<f64> = idx
                 .iter()
                 .filter_map(|&i| loaded.get(i))
@@ -259,13 +236,13 @@ pub fn days(sessions: &[SessionFigures], loaded: &[Session]) -> Vec<DayFigures> 
             DayFigures {
                 day: day.to_owned(),
                 sessions: idx.len(),
-                duration_secs: sum(|s| s.duration_secs),
-                good_pct: pct(sum(|s| s.good_secs), judged),
-                poor_pct: pct(sum(|s| s.poor_secs), judged),
+                duration_secs: sum(|s| s.summary.duration_secs),
+                good_pct: pct(sum(|s| s.summary.good_secs), judged),
+                poor_pct: pct(sum(|s| s.summary.poor_secs), judged),
                 mean_score: (!scores.is_empty())
                     .then(|| scores.iter().sum::<f64>() / scores.len() as f64),
-                alerts: idx.iter().map(|&i| sessions[i].alerts).sum(),
-                reps: idx.iter().map(|&i| sessions[i].reps).sum(),
+                alerts: idx.iter().map(|&i| sessions[i].summary.alerts).sum(),
+                reps: idx.iter().map(|&i| sessions[i].summary.reps).sum(),
             }
         })
         .collect()
@@ -683,25 +660,25 @@ pub fn html(figures: &ReportFigures, sessions: &[Session]) -> Result<String, Str
              <tr><th>longest poor streak</th><td>{}</td></tr>\
              <tr><th>mean score</th><td>{}</td></tr>\
              <tr><th>alerts</th><td>{}</td></tr>",
-            duration(f.duration_secs),
-            f.frames,
+            duration(f.summary.duration_secs),
+            f.summary.frames,
             esc(&f.source),
-            duration(f.good_secs),
-            duration(f.fair_secs),
-            duration(f.poor_secs),
+            duration(f.summary.good_secs),
+            duration(f.summary.fair_secs),
+            duration(f.summary.poor_secs),
             opt(f.good_pct, 0, " %"),
             opt(f.fair_pct, 0, " %"),
             opt(f.poor_pct, 0, " %"),
-            duration(f.unjudged_secs),
-            duration(f.longest_poor_secs),
+            duration(f.summary.unjudged_secs),
+            duration(f.summary.longest_poor_secs),
             opt(f.mean_score, 0, ""),
-            f.alerts,
+            f.summary.alerts,
         );
-        if f.exercise.is_some() || f.reps > 0 || f.rejected > 0 {
+        if f.exercise.is_some() || f.summary.reps > 0 || f.rejected > 0 {
             let _ = write!(
                 h,
                 "<tr><th>reps</th><td>{} counted, {} rejected for breaking form</td></tr>",
-                f.reps, f.rejected
+                f.summary.reps, f.rejected
             );
         }
         for (name, label) in ANGLES {
@@ -724,12 +701,12 @@ pub fn html(figures: &ReportFigures, sessions: &[Session]) -> Result<String, Str
             }
             h.push_str("</table>\n");
         }
-        if f.summary_recomputed || f.skipped_lines > 0 {
+        if f.summary.recomputed || f.skipped_lines > 0 {
             let _ = writeln!(
                 h,
                 "<p class=\"note\">The file was cut off or damaged: {} line(s) skipped{}.</p>",
                 f.skipped_lines,
-                if f.summary_recomputed {
+                if f.summary.recomputed {
                     ", summary recomputed from the frames"
                 } else {
                     ""
@@ -841,18 +818,24 @@ mod tests {
         let s = known_session(1_795_789_882);
         let f = session_figures("a.jsonl", &s);
         assert_eq!(f.day, "2026-11-27");
-        assert_eq!(f.frames, 21);
-        assert_eq!(f.duration_secs, 20.0);
+        let sum = &f.summary;
+        assert_eq!(sum.frames, 21);
+        assert_eq!(sum.duration_secs, 20.0);
         assert_eq!(
-            (f.good_secs, f.poor_secs, f.fair_secs, f.unjudged_secs),
+            (
+                sum.good_secs,
+                sum.poor_secs,
+                sum.fair_secs,
+                sum.unjudged_secs
+            ),
             (10.0, 5.0, 3.0, 2.0)
         );
         let close = |a: Option<f64>, b: f64| (a.unwrap() - b).abs() < 1e-9;
         assert!(close(f.good_pct, 100.0 * 10.0 / 18.0));
         assert!(close(f.poor_pct, 100.0 * 5.0 / 18.0));
         assert!(close(f.fair_pct, 100.0 * 3.0 / 18.0));
-        assert_eq!(f.longest_poor_secs, 5.0);
-        assert_eq!((f.alerts, f.reps, f.rejected), (1, 2, 1));
+        assert_eq!(sum.longest_poor_secs, 5.0);
+        assert_eq!((sum.alerts, sum.reps, f.rejected), (1, 2, 1));
         assert_eq!(f.rep_details[0].mean_score, Some(81.5));
         assert_eq!(f.rep_details[1].mean_score, None);
         // 11 frames at 80, 5 at 20, 3 at 50 (the 2 unseen ones are not scored).

@@ -126,13 +126,13 @@ pub fn history(dir: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
             stdout,
             "{:<16} {:>12} {:>6} {:>6} {:>6} {:>6} {:>5}  {:<12} {}",
             format!("{} {}", f.day, report::time_of(f.started_unix_secs)),
-            report::duration(f.duration_secs),
+            report::duration(f.summary.duration_secs),
             pct(f.good_pct),
             pct(f.poor_pct),
             f.mean_score
                 .map_or_else(|| "–".to_owned(), |v| format!("{v:.0}")),
-            f.alerts,
-            f.reps,
+            f.summary.alerts,
+            f.summary.reps,
             f.exercise.as_deref().unwrap_or("-"),
             f.file
         )?;
