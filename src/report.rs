@@ -162,16 +162,31 @@ pub fn angle(f: &FrameLine, name: &str) -> Option<f64> {
     measure.map(|v| f64::from(v.value))
 }
 
+/// The scores of a session's judged frames, in order.
+fn scores(s: &Session) -> impl Iterator<Item = f64> + '_ {
+    s.frames
+        .iter()
+        .filter_map(|f| f.posture.score.map(f64::from))
+}
+
+/// The mean of `values` (summed in order), `None` when there are none.
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (n, total) = values.fold((0usize, 0.0), |(n, t), v| (n + 1, t + v));
+    (n > 0).then(|| total / n as f64)
+}
+
+/// Indices of `sessions` by start time (stable: equal starts keep their order).
+fn start_order(sessions: &[Session]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..sessions.len()).collect();
+    order.sort_by_key(|&i| sessions[i].header.started_unix_secs);
+    order
+}
+
 /// The figures of one session (`file` is how the report names it).
 pub fn session_figures(file: &str, s: &Session) -> SessionFigures {
     let sum = &s.summary;
     let judged = sum.good_secs + sum.fair_secs + sum.poor_secs;
-    let scores: Vec<f64> = s
-        .frames
-        .iter()
-        .filter_map(|f| f.posture.score.map(f64::from))
-        .collect();
-    let mean_score = (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64);
+    let mean_score = mean(scores(s));
     let median_deg = ANGLES
         .iter()
         .filter_map(|(name, _)| {
@@ -212,8 +227,9 @@ pub fn session_figures(file: &str, s: &Session) -> SessionFigures {
     }
 }
 
-/// The daily trend: sessions grouped by their start day (UTC), weighted by time.
-pub fn days(sessions: &[SessionFigures], loaded: &[Session]) -> Vec<DayFigures> {
+/// The daily trend: sessions grouped by their start day (UTC), weighted by time; `loaded[i]` is
+/// the session `sessions[i]` was made from.
+pub fn days(sessions: &[SessionFigures], loaded: &[&Session]) -> Vec<DayFigures> {
     let mut by_day: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, s) in sessions.iter().enumerate() {
         by_day.entry(&s.day).or_default().push(i);
@@ -224,23 +240,17 @@ pub fn days(sessions: &[SessionFigures], loaded: &[Session]) -> Vec<DayFigures> 
             let sum =
                 |f: fn(&SessionFigures) -> f64| idx.iter().map(|&i| f(&sessions[i])).sum::<f64>();
             let judged = sum(|s| s.summary.good_secs + s.summary.fair_secs + s.summary.poor_secs);
-            let scores: Vec<f64> = idx
-                .iter()
-                .filter_map(|&i| loaded.get(i))
-                .flat_map(|s| {
-                    s.frames
-                        .iter()
-                        .filter_map(|f| f.posture.score.map(f64::from))
-                })
-                .collect();
             DayFigures {
                 day: day.to_owned(),
                 sessions: idx.len(),
                 duration_secs: sum(|s| s.summary.duration_secs),
                 good_pct: pct(sum(|s| s.summary.good_secs), judged),
                 poor_pct: pct(sum(|s| s.summary.poor_secs), judged),
-                mean_score: (!scores.is_empty())
-                    .then(|| scores.iter().sum::<f64>() / scores.len() as f64),
+                mean_score: mean(
+                    idx.iter()
+                        .filter_map(|&i| loaded.get(i))
+                        .flat_map(|s| scores(s)),
+                ),
                 alerts: idx.iter().map(|&i| sessions[i].summary.alerts).sum(),
                 reps: idx.iter().map(|&i| sessions[i].summary.reps).sum(),
             }
@@ -250,9 +260,8 @@ pub fn days(sessions: &[SessionFigures], loaded: &[Session]) -> Vec<DayFigures> 
 
 /// The figures of `sessions` (named by `files`), sorted by start time.
 pub fn figures(files: &[String], sessions: &[Session]) -> ReportFigures {
-    let mut order: Vec<usize> = (0..sessions.len()).collect();
-    order.sort_by_key(|&i| sessions[i].header.started_unix_secs);
-    let loaded: Vec<Session> = order.iter().map(|&i| sessions[i].clone()).collect();
+    let order = start_order(sessions);
+    let loaded: Vec<&Session> = order.iter().map(|&i| &sessions[i]).collect();
     let figs: Vec<SessionFigures> = order
         .iter()
         .map(|&i| session_figures(files.get(i).map_or("", String::as_str), &sessions[i]))
@@ -559,7 +568,8 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn opt(v: Option<f64>, digits: usize, unit: &str) -> String {
+/// `v` with `digits` decimals and `unit`, or `–` when there is none.
+pub fn opt(v: Option<f64>, digits: usize, unit: &str) -> String {
     v.map_or_else(|| "–".to_owned(), |v| format!("{v:.digits$}{unit}"))
 }
 
@@ -588,8 +598,7 @@ table{border-collapse:collapse;margin:.6em 0}td,th{padding:.25em .8em;border-bot
 /// # Errors
 /// When a plot cannot be drawn.
 pub fn html(figures: &ReportFigures, sessions: &[Session]) -> Result<String, String> {
-    let mut order: Vec<&Session> = sessions.iter().collect();
-    order.sort_by_key(|s| s.header.started_unix_secs);
+    let order = start_order(sessions).into_iter().map(|i| &sessions[i]);
     let mut h = String::new();
     let w = |h: &mut String, s: String| h.push_str(&s);
     w(

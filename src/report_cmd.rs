@@ -120,17 +120,15 @@ pub fn history(dir: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
         "{:<16} {:>12} {:>6} {:>6} {:>6} {:>6} {:>5}  {:<12} file",
         "started (UTC)", "duration", "good", "poor", "score", "alerts", "reps", "exercise"
     )?;
-    let pct = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.0}%"));
     for f in &figures.sessions {
         writeln!(
             stdout,
             "{:<16} {:>12} {:>6} {:>6} {:>6} {:>6} {:>5}  {:<12} {}",
             format!("{} {}", f.day, report::time_of(f.started_unix_secs)),
             report::duration(f.summary.duration_secs),
-            pct(f.good_pct),
-            pct(f.poor_pct),
-            f.mean_score
-                .map_or_else(|| "–".to_owned(), |v| format!("{v:.0}")),
+            report::opt(f.good_pct, 0, "%"),
+            report::opt(f.poor_pct, 0, "%"),
+            report::opt(f.mean_score, 0, ""),
             f.summary.alerts,
             f.summary.reps,
             f.exercise.as_deref().unwrap_or("-"),
