@@ -206,6 +206,56 @@ mod tests {
     }
 }
 
+/// What `posture bench --compare-engines` measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    /// Model name.
+    pub model: String,
+    /// tract threads.
+    pub threads: usize,
+    /// Frames measured per engine (after warm-up).
+    pub frames: usize,
+    /// Frame width.
+    pub width_px: u32,
+    /// Frame height.
+    pub height_px: u32,
+    /// Each engine's hot loop, in the order run.
+    pub engines: Vec<EngineTiming>,
+}
+
+impl std::fmt::Display for Comparison {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "model {}, {} thread(s), {}x{} frame, {} frames per engine, interleaved",
+            self.model, self.threads, self.width_px, self.height_px, self.frames
+        )?;
+        writeln!(
+            f,
+            "{:<12} {:>9} {:>9} {:>9} {:>9}",
+            "engine", "p50 ms", "p95 ms", "p99 ms", "mean ms"
+        )?;
+        for t in &self.engines {
+            let s = t.total;
+            writeln!(
+                f,
+                "{:<12} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+                t.engine, s.p50_ms, s.p95_ms, s.p99_ms, s.mean_ms
+            )?;
+        }
+        if let [a, b] = self.engines.as_slice() {
+            writeln!(
+                f,
+                "{} / {} at p50: {:.2}",
+                a.engine,
+                b.engine,
+                a.total.p50_ms / b.total.p50_ms.max(f64::MIN_POSITIVE)
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// One engine's hot-loop time in an interleaved comparison.
 #[derive(Clone, Debug, Serialize)]
 pub struct EngineTiming {

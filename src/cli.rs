@@ -448,50 +448,28 @@ fn compare_engines_cmd(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let load = |engine| {
-        ModelArgs {
+        let options = OnnxOptions {
             engine,
-            model: model.model.clone(),
-            threads: model.threads,
-        }
-        .load()
+            ..model.options()
+        };
+        OnnxEstimator::load(&model.model, &options)
     };
     let (mut fast, mut plain) = (load(Engine::Fast)?, load(Engine::TractPlain)?);
     let frame = bench::synthetic_frame(resolution);
-    let timings = bench::compare(&mut [&mut fast, &mut plain], &frame, 10, frames)?;
+    let comparison = bench::Comparison {
+        model: model.model.to_string(),
+        threads: usize::from(model.threads),
+        frames,
+        width_px: resolution.width,
+        height_px: resolution.height,
+        engines: bench::compare(&mut [&mut fast, &mut plain], &frame, 10, frames)?,
+    };
     let mut stdout = std::io::stdout().lock();
     if json {
-        let value = serde_json::json!({
-            "model": model.model.to_string(), "threads": model.threads, "frames": frames,
-            "width_px": resolution.width, "height_px": resolution.height, "engines": timings,
-        });
-        serde_json::to_writer(&mut stdout, &value)?;
+        serde_json::to_writer(&mut stdout, &comparison)?;
         writeln!(stdout)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    writeln!(
-        stdout,
-        "model {}, {} thread(s), {}x{} frame, {frames} frames per engine, interleaved",
-        model.model, model.threads, resolution.width, resolution.height
-    )?;
-    writeln!(
-        stdout,
-        "{:<12} {:>9} {:>9} {:>9} {:>9}",
-        "engine", "p50 ms", "p95 ms", "p99 ms", "mean ms"
-    )?;
-    for t in &timings {
-        let s = t.total;
-        writeln!(
-            stdout,
-            "{:<12} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
-            t.engine, s.p50_ms, s.p95_ms, s.p99_ms, s.mean_ms
-        )?;
-    }
-    if let [fast, plain] = timings.as_slice() {
-        writeln!(
-            stdout,
-            "fast / tract-plain at p50: {:.2}",
-            fast.total.p50_ms / plain.total.p50_ms.max(f64::MIN_POSITIVE)
-        )?;
+    } else {
+        write!(stdout, "{comparison}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

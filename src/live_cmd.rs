@@ -415,8 +415,7 @@ pub fn run(
                     let analysis = analyzer.update(p.frame.t_secs, &p.estimate.pose);
                     last_t = p.frame.t_secs;
                     if let Some(r) = &mut recorder {
-                        r.video(&p.frame);
-                        r.frame(frame_line(p, &analysis));
+                        r.frame(frame_line(p, &analysis), &p.frame);
                         if let Some(event) = &analysis.alert {
                             r.event(
                                 analysis.t_secs,
@@ -707,8 +706,7 @@ pub fn exercise(
             let analysis = analyzer.update(p.frame.t_secs, &p.estimate.pose);
             let events = engine.feed(&analysis, &p.estimate.pose, threshold);
             if let Some(r) = &mut recorder {
-                r.video(&p.frame);
-                r.frame(frame_line(p, &analysis));
+                r.frame(frame_line(p, &analysis), &p.frame);
                 for e in &events {
                     r.event(p.frame.t_secs, json(e));
                 }

@@ -547,15 +547,11 @@ impl Recorder {
         }
     }
 
-    /// Records a frame's image, when video recording was asked for (a no-op otherwise).
-    pub fn video(&mut self, frame: &crate::frame::Frame) {
+    /// Records a frame: its line, and its image when video recording was asked for.
+    pub fn frame(&mut self, line: FrameLine, image: &crate::frame::Frame) {
         if let Some(v) = &mut self.video {
-            v.frame(frame);
+            v.frame(image);
         }
-    }
-
-    /// Records a frame.
-    pub fn frame(&mut self, line: FrameLine) {
         self.summary.frame(line.t_secs, line.posture.band);
         if let Some(w) = &self.writer {
             w.write(&Line::Frame(line));

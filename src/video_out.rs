@@ -170,10 +170,7 @@ impl VideoWriter {
     /// # Errors
     /// A message when the video could not be made.
     pub fn finish(mut self) -> Result<PathBuf, String> {
-        self.tx = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.close_input();
         let out = self.child.take().map(|c| c.wait_with_output());
         if let Some(e) = self.error.lock().ok().and_then(|s| s.clone()) {
             return Err(e);
@@ -198,12 +195,19 @@ impl VideoWriter {
     }
 }
 
-impl Drop for VideoWriter {
-    fn drop(&mut self) {
+impl VideoWriter {
+    /// Ends ffmpeg's input: the queue closes, the writer thread drains it and exits.
+    fn close_input(&mut self) {
         self.tx = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for VideoWriter {
+    fn drop(&mut self) {
+        self.close_input();
         if let Some(mut c) = self.child.take() {
             let _ = c.wait();
         }

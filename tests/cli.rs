@@ -23,6 +23,17 @@ fn json_lines(o: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The session file `--record DIR` wrote (the only `.jsonl` in DIR).
+fn session_file(dir: &Path) -> std::path::PathBuf {
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    assert_eq!(files.len(), 1, "one session file: {files:?}");
+    files[0].clone()
+}
+
 /// One clear line on stderr, no panic.
 fn assert_one_error_line(o: &Output, names: &str) {
     let err = stderr(o);
@@ -538,11 +549,7 @@ fn a_recorded_run_replays_to_the_same_judgements_frame_for_frame_and_exports_to_
         .into_iter()
         .filter(|r| r["kind"] == "frame")
         .collect();
-    let file = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .expect("a session file");
+    let file = session_file(dir.path());
     let session = posture::session::Session::load(&file).unwrap();
     assert!(session.warnings.is_empty() && !session.summary.recomputed);
     assert_eq!(session.frames.len(), 100);
@@ -670,11 +677,7 @@ fn a_recording_killed_with_sigkill_still_loads_and_loses_at_most_a_second() {
     child.wait().unwrap();
     reader.join().unwrap();
     assert!(reached > 1.0, "the run got going: {reached}");
-    let file = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .next()
-        .expect("a session file");
+    let file = session_file(dir.path());
     let s = posture::session::Session::load(&file).unwrap();
     assert!(s.summary.recomputed, "no summary was written");
     assert!(
@@ -927,11 +930,7 @@ fn a_disk_filling_up_mid_run_warns_once_and_keeps_what_was_written() {
     assert_eq!(frames, 100, "every frame analysed");
     assert_eq!(err.matches("warning").count(), 1, "one warning: {err}");
     assert!(err.contains("recording"), "{err}");
-    let file = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .expect("the session file");
+    let file = session_file(dir.path());
     assert!(std::fs::metadata(&file).unwrap().len() <= 64 * 512);
     let s = posture::session::Session::load(&file).expect("what was written loads");
     assert!(s.summary.recomputed);
