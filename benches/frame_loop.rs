@@ -6,6 +6,9 @@
 //! - `depthwise`: all 24 depthwise layers of Lightning (their real shapes, random weights):
 //!   tract's own kernel vs posture's (`posture_avx2` where the CPU has AVX2+FMA, and the
 //!   portable loops).
+//! - `dense`: all 50 dense layers of Lightning (the first 3x3 stride-2 layer and the 49 1x1
+//!   layers; real shapes, random weights, no clip): tract's convolution vs posture's
+//!   (`posture_avx512`, `posture_avx2` where the CPU has them, and the portable loops).
 //! - `inference`: the network alone on a prepared input, Lightning and Thunder, one thread.
 //! - `decode`: the output tensor into keypoints in frame pixels.
 //! - `hot_loop`: frame in → keypoints out (letterbox + inference + decode) for a 640x480 frame.
@@ -17,9 +20,11 @@
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
 use posture::bench::synthetic_frame;
 use posture::frame::Resolution;
+use posture::pose::conv;
 use posture::pose::dwconv::{self, Geometry, Kernel};
 use posture::pose::{Engine, Letterbox, ModelSpec, OnnxEstimator, OnnxOptions, PoseEstimator};
 use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::internal::{EvalContext, EvalOp};
 
 const ENGINES: [(&str, Engine); 2] = [("tract-plain", Engine::TractPlain), ("fast", Engine::Fast)];
 
@@ -149,7 +154,7 @@ fn depthwise(c: &mut Criterion) {
         ("posture_portable", Kernel::Portable),
         ("posture_avx2", Kernel::Avx2Fma),
     ] {
-        if kernel == Kernel::Avx2Fma && Kernel::detect() != Kernel::Avx2Fma {
+        if !kernel.supported() {
             continue;
         }
         g.bench_function(format!("lightning_24_layers/{name}"), |b| {
@@ -165,6 +170,149 @@ fn depthwise(c: &mut Criterion) {
                         &mut l.output,
                     )
                     .unwrap_or_else(|e| panic!("{e}"));
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+/// (output channels, input channels, input side) of Lightning's 49 1x1 layers, in graph order;
+/// the 50th dense layer, the first (3x3, stride 2 of the 3-channel image), is added in `dense`.
+const LIGHTNING_1X1: [(usize, usize, usize); 49] = [
+    (16, 32, 96),
+    (96, 16, 96),
+    (24, 96, 48),
+    (144, 24, 48),
+    (24, 144, 48),
+    (144, 24, 48),
+    (32, 144, 24),
+    (192, 32, 24),
+    (32, 192, 24),
+    (192, 32, 24),
+    (32, 192, 24),
+    (192, 32, 24),
+    (64, 192, 12),
+    (384, 64, 12),
+    (64, 384, 12),
+    (384, 64, 12),
+    (64, 384, 12),
+    (384, 64, 12),
+    (64, 384, 12),
+    (384, 64, 12),
+    (96, 384, 12),
+    (576, 96, 12),
+    (96, 576, 12),
+    (576, 96, 12),
+    (96, 576, 12),
+    (576, 96, 12),
+    (160, 576, 6),
+    (960, 160, 6),
+    (160, 960, 6),
+    (960, 160, 6),
+    (160, 960, 6),
+    (960, 160, 6),
+    (320, 960, 6),
+    (1280, 320, 6),
+    (64, 1280, 6),
+    (64, 64, 12),
+    (32, 64, 12),
+    (32, 32, 24),
+    (24, 32, 24),
+    (24, 24, 48),
+    (24, 24, 48),
+    (96, 24, 48),
+    (34, 96, 48),
+    (96, 24, 48),
+    (34, 96, 48),
+    (96, 24, 48),
+    (17, 96, 48),
+    (96, 24, 48),
+    (1, 96, 48),
+];
+
+fn dense(c: &mut Criterion) {
+    struct Layer {
+        ops: Vec<(Kernel, conv::Conv2d)>,
+        tract: Arc<TypedSimplePlan>,
+        input: TValue,
+    }
+    let first = (
+        32,
+        Geometry {
+            channels: 3,
+            in_hw: (192, 192),
+            kernel: (3, 3),
+            stride: (2, 2),
+            pads: [0, 0, 1, 1],
+        },
+    );
+    let one_by_one = LIGHTNING_1X1.iter().map(|&(co, ci, side)| {
+        let g = Geometry {
+            channels: ci,
+            in_hw: (side, side),
+            kernel: (1, 1),
+            stride: (1, 1),
+            pads: [0; 4],
+        };
+        (co, g)
+    });
+    let layers: Vec<Layer> = std::iter::once(first)
+        .chain(one_by_one)
+        .enumerate()
+        .map(|(i, (co, g))| {
+            let (ci, (h, w), (kh, kw)) = (g.channels, g.in_hw, g.kernel);
+            let value = |k: usize| ((k * 7919 + i) % 1000) as f32 / 500.0 - 1.0;
+            let input: Vec<f32> = (0..ci * h * w).map(value).collect();
+            let weights: Vec<f32> = (0..co * ci * kh * kw).map(|k| value(k + 3)).collect();
+            let bias: Vec<f32> = (0..co).map(|k| value(k + 5)).collect();
+            let tract = conv::tract_conv_plan(&g, co, &weights, &bias)
+                .unwrap_or_else(|e| panic!("tract builds layer {i}: {e}"));
+            let ops = Kernel::ALL
+                .into_iter()
+                .filter(|k| k.supported())
+                .map(|k| {
+                    let op = conv::Conv2d::new(k, g, co, &weights, &bias, None, false)
+                        .unwrap_or_else(|e| panic!("layer {i}: {e}"));
+                    (k, op)
+                })
+                .collect();
+            let input = Tensor::from_shape(&[1, ci, h, w], &input)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .into_tvalue();
+            Layer { ops, tract, input }
+        })
+        .collect();
+    let mut g = c.benchmark_group("dense");
+    g.sample_size(20);
+    g.bench_function("lightning_50_layers/tract", |b| {
+        b.iter(|| {
+            for l in &layers {
+                black_box(
+                    l.tract
+                        .run(tvec![l.input.clone()])
+                        .unwrap_or_else(|e| panic!("{e}")),
+                );
+            }
+        })
+    });
+    for (k, name) in [
+        (Kernel::Portable, "posture_portable"),
+        (Kernel::Avx2Fma, "posture_avx2"),
+        (Kernel::Avx512, "posture_avx512"),
+    ] {
+        if !k.supported() {
+            continue;
+        }
+        g.bench_function(format!("lightning_50_layers/{name}"), |b| {
+            b.iter(|| {
+                for l in &layers {
+                    for (_, op) in l.ops.iter().filter(|(kernel, _)| *kernel == k) {
+                        black_box(
+                            op.eval(&EvalContext::out_of_plan(), tvec![l.input.clone()])
+                                .unwrap_or_else(|e| panic!("{e}")),
+                        );
+                    }
                 }
             })
         });
@@ -215,5 +363,7 @@ fn hot_loop(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, letterbox, depthwise, inference, decode, hot_loop);
+criterion_group!(
+    benches, letterbox, depthwise, dense, inference, decode, hot_loop
+);
 criterion_main!(benches);

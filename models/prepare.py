@@ -11,8 +11,13 @@ Rewrites (each exact up to float rounding order; the script checks the result wi
     Y = Rh @ X @ Rw^T, where each row of Rh/Rw holds the (at most two) linear weights, edges clamped.
  3. Each depthwise `Conv` (group = channels) becomes one `PostureDepthwiseConv2d` node (domain `posture`),
     with the `Clip` that follows it fused in as `clip_min`/`clip_max`. posture registers its own kernel
-    for that op in tract (src/pose/dwconv.rs). `--standard-only` skips this step, so onnxruntime can
-    run the result; the script always checks that standard-only version against the original.
+    for that op in tract (src/pose/dwconv.rs).
+ 4. Each dense `Conv` (group 1: the 1x1 layers and the first 3x3) becomes one `PostureConv2d` node
+    (domain `posture`), with what alone follows it fused in: a `Clip` (`clip_min`/`clip_max`), a `Relu`
+    (0, +inf), or a residual `Add` of a same-shaped tensor (a fourth input, added after the clip).
+    posture's kernel: src/pose/conv.rs.
+    `--standard-only` skips steps 3 and 4, so onnxruntime can run the result; the script always checks
+    that standard-only version against the original.
 
 Outputs are byte-reproducible for a given input file (onnx.save of a deterministic graph edit).
 Needs: numpy, onnx; onnxruntime for the self-check (skipped with a warning when missing).
@@ -25,6 +30,7 @@ from onnx import helper, numpy_helper as nh, shape_inference
 
 DOMAIN = "posture"
 DW_OP = "PostureDepthwiseConv2d"
+CONV_OP = "PostureConv2d"
 
 
 def attrs(node):
@@ -152,6 +158,64 @@ def rewrite_depthwise(g, inits):
     return fused, plain
 
 
+def rewrite_dense(m, inits):
+    """Each dense Conv (group 1) -> PostureConv2d, fusing a single following Clip or Relu, or a residual Add."""
+    g = m.graph
+    shapes = {}
+    inferred = shape_inference.infer_shapes(m)
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.input):
+        shapes[vi.name] = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+    consumers = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    counts = {"clip": 0, "relu": 0, "add": 0, "plain": 0}
+    for n in list(g.node):
+        if n.op_type != "Conv":
+            continue
+        a = attrs(n)
+        w = inits[n.input[1]]
+        if a.get("group", 1) != 1:
+            continue
+        assert a.get("dilations", [1, 1]) == [1, 1] and a.get("auto_pad", b"NOTSET") == b"NOTSET"
+        inputs = list(n.input)
+        if len(inputs) == 2:  # no bias: add zeros (exact), so the op always has a bias input
+            bname = f"{n.output[0]}__zero_bias"
+            g.initializer.append(nh.from_array(np.zeros(w.shape[0], dtype=np.float32), bname))
+            inputs.append(bname)
+        kw = dict(strides=a.get("strides", [1, 1]), pads=a.get("pads", [0, 0, 0, 0]),
+                  kernel_shape=list(w.shape[2:]))
+        out = n.output[0]
+        nxt = consumers.get(out, [])
+        fused = None
+        if len(nxt) == 1 and nxt[0].op_type == "Clip" and len(nxt[0].input) == 3:
+            kw["clip_min"] = float(inits[nxt[0].input[1]])
+            kw["clip_max"] = float(inits[nxt[0].input[2]])
+            fused, kind = nxt[0], "clip"
+        elif len(nxt) == 1 and nxt[0].op_type == "Relu":
+            kw["clip_min"], kw["clip_max"] = 0.0, float("inf")
+            fused, kind = nxt[0], "relu"
+        elif len(nxt) == 1 and nxt[0].op_type == "Add":
+            other = [i for i in nxt[0].input if i != out]
+            if (len(other) == 1 and other[0] not in inits and shapes.get(other[0]) == shapes.get(out)
+                    and all(d > 0 for d in shapes.get(out, [0]))):
+                inputs.append(other[0])
+                fused, kind = nxt[0], "add"
+        if fused is None:
+            kind = "plain"
+        else:
+            out = fused.output[0]
+        counts[kind] += 1
+        # At the fused node's place: every input (the residual included) exists by then.
+        anchor = fused if fused is not None else n
+        pos = list(g.node).index(anchor)
+        g.node.insert(pos, helper.make_node(CONV_OP, inputs, [out], name=n.name or out, domain=DOMAIN, **kw))
+        g.node.remove(n)
+        if fused is not None:
+            g.node.remove(fused)
+    return counts
+
+
 def prune_initializers(g):
     used = {i for n in g.node for i in n.input}
     keep = [t for t in g.initializer if t.name in used]
@@ -192,7 +256,9 @@ def main():
     onnx.checker.check_model(m)
     self_check(src, m, k, off)
     n_fused = n_plain = 0
+    dense = {}
     if not standard_only:
+        dense = rewrite_dense(m, inits)
         n_fused, n_plain = rewrite_depthwise(m.graph, inits)
         m.opset_import.append(helper.make_opsetid(DOMAIN, 1))
     prune_initializers(m.graph)
@@ -200,7 +266,8 @@ def main():
     m.doc_string = "posture prepared model: see models/prepare.py"
     onnx.save(m, dst)
     print(f"prepare: {dst}: input normalisation x = v * {k!r} (f32 bits {np.float32(k).view(np.uint32):#010x})"
-          f" - {off!r}; {n_resize} Resize -> MatMul; depthwise: {n_fused} fused with Clip, {n_plain} plain")
+          f" - {off!r}; {n_resize} Resize -> MatMul; depthwise: {n_fused} fused with Clip, {n_plain} plain;"
+          f" dense: {dense}")
 
 
 if __name__ == "__main__":

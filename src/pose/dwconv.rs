@@ -57,6 +57,9 @@ pub enum Kernel {
     Portable,
     /// AVX2 + FMA intrinsics (x86-64 only; chosen when the CPU has both).
     Avx2Fma,
+    /// AVX-512F intrinsics where posture has them (the pointwise convolution), AVX2 + FMA
+    /// elsewhere (x86-64 only; chosen when the CPU has all three).
+    Avx512,
 }
 
 impl Kernel {
@@ -65,11 +68,26 @@ impl Kernel {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                if std::is_x86_feature_detected!("avx512f") {
+                    return Kernel::Avx512;
+                }
                 return Kernel::Avx2Fma;
             }
         }
         Kernel::Portable
     }
+
+    /// Whether this CPU can run `self`.
+    pub fn supported(self) -> bool {
+        match (self, Kernel::detect()) {
+            (Kernel::Portable, _) | (_, Kernel::Avx512) => true,
+            (Kernel::Avx2Fma, best) => best == Kernel::Avx2Fma,
+            (Kernel::Avx512, _) => false,
+        }
+    }
+
+    /// Every kernel, simplest first.
+    pub const ALL: [Kernel; 3] = [Kernel::Portable, Kernel::Avx2Fma, Kernel::Avx512];
 }
 
 thread_local! {
@@ -131,7 +149,7 @@ pub fn depthwise(
         kw,
         cols,
     };
-    let simd3x3 = kh == 3 && kw == 3 && Kernel::detect() == Kernel::Avx2Fma;
+    let simd3x3 = kh == 3 && kw == 3 && Kernel::detect() != Kernel::Portable;
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
         // All zeros: the padding cells (never written below) must read 0.
@@ -144,7 +162,7 @@ pub fn depthwise(
             let out = &mut output[ch * ho * wo..][..ho * wo];
             match kernel {
                 #[cfg(target_arch = "x86_64")]
-                Kernel::Avx2Fma if simd3x3 => {
+                Kernel::Avx2Fma | Kernel::Avx512 if simd3x3 => {
                     // SAFETY: the CPU has AVX2 and FMA and the kernel is 3x3 (`simd3x3`).
                     unsafe { avx2::plane3x3(&plane, &scratch, taps, bias[ch], lo, hi, out) }
                 }

@@ -1,5 +1,6 @@
 //! Poses: the 17 COCO keypoints, the estimator trait, and MoveNet through tract.
 
+pub mod conv;
 pub mod dwconv;
 pub mod letterbox;
 pub mod model;

@@ -19,7 +19,7 @@ pub const LIGHTNING_SHA256: &str =
 /// sha256 of [`THUNDER_ONNX`] (checked by a test against the file).
 pub const THUNDER_SHA256: &str = "d5a7dd7f95062da471f83de6149dc13177dbfde1fecaf0865aead08c3398c178";
 
-/// Lightning after `models/prepare.py` (float NCHW input, posture's depthwise op), embedded.
+/// Lightning after `models/prepare.py` (float NCHW input, posture's convolution ops), embedded.
 pub static LIGHTNING_PREPARED_ONNX: &[u8] =
     include_bytes!("../../models/movenet_singlepose_lightning_v4_prepared.onnx");
 /// Thunder after `models/prepare.py`, embedded.
@@ -27,16 +27,16 @@ pub static THUNDER_PREPARED_ONNX: &[u8] =
     include_bytes!("../../models/movenet_singlepose_thunder_v4_prepared.onnx");
 /// sha256 of [`LIGHTNING_PREPARED_ONNX`].
 pub const LIGHTNING_PREPARED_SHA256: &str =
-    "533741e17083dc4c93fbc90394d94475da196e9f086ebfc22ac1ef5f92700c00";
+    "efe322a60f6fe8f4720a8f4763d9bd996c0642d5671abddc4f4605a13ffe1ce1";
 /// sha256 of [`THUNDER_PREPARED_ONNX`].
 pub const THUNDER_PREPARED_SHA256: &str =
-    "461681d323045d95b9782461b8a56c26d1b65af83ce620b8bb30e7cb72f32e38";
+    "6ca86a339d32053656e4aae5288209ee1efc2fed1f26e20638398c8b12ea1e08";
 
 /// How the bundled network runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Engine {
-    /// The prepared graph (`models/prepare.py`) with posture's own depthwise kernel: fastest.
+    /// The prepared graph (`models/prepare.py`) with posture's own convolution kernels: fastest.
     #[default]
     Fast,
     /// The original graph exactly as converted, run by tract alone (for comparison).

@@ -115,6 +115,7 @@ fn square_input_side(model: &TypedModel) -> anyhow::Result<(u32, Layout)> {
 fn onnx_with_posture_ops() -> tract_onnx::Onnx {
     let mut onnx = onnx();
     super::dwconv::register(&mut onnx.op_register);
+    super::conv::register(&mut onnx.op_register);
     onnx
 }
 

@@ -1,0 +1,942 @@
+//! posture's own dense convolution for tract: `PostureConv2d`.
+//!
+//! A 1x1 convolution on an NCHW plane is the matrix product `Y[Co, HW] = W[Co, Ci] · X[Ci, HW]`;
+//! any other convolution is the same product on the input's im2col matrix `[Ci·kh·kw, Ho·Wo]`.
+//! tract runs these as general matrix products: it copies ("packs") the input into panels on
+//! every run, builds its im2col lazily one panel at a time (slow for MoveNet's first layer, a 3x3
+//! stride-2 convolution of the 3-channel image), and leaves the following ReLU6 or residual `Add`
+//! as passes of their own. The dense convolutions are most of MoveNet's arithmetic (253 of 271
+//! million multiply-adds in Lightning), so posture does them itself: the weights are packed once,
+//! when the model loads, into panels of `mr` output channels; a 1x1 layer reads its input in
+//! place and any other builds its im2col matrix once per run; bias, clipping (ReLU6, ReLU) and
+//! the residual add are applied while a tile is still in registers.
+//!
+//! The kernel is chosen at run time: AVX-512 (12x32, 8x32, 16x16 or 24x16 tiles, whichever pads
+//! the layer least), AVX2+FMA (6x16), or plain loops. `models/prepare.py` rewrites each dense
+//! `Conv` (with the `Clip`, `Relu` or residual `Add` after it) into one node of this op;
+//! [`register`] teaches tract-onnx to build it.
+
+use std::cell::RefCell;
+
+use tract_onnx::model::{OnnxOpRegister, ParsingContext};
+use tract_onnx::pb::NodeProto;
+use tract_onnx::tract_hir::internal::*;
+
+use super::dwconv::{Geometry, Kernel};
+
+/// The ONNX op type `models/prepare.py` writes (domain `posture`).
+pub const OP_TYPE: &str = "PostureConv2d";
+
+thread_local! {
+    // The im2col matrix of a non-1x1 layer, reused across calls on the inference thread.
+    static IM2COL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Writes the im2col matrix of `input` (`[C, H, W]`) for `g` (`channels` = C) into `out`:
+/// row `(c, ky, kx)` holds, for every output pixel, the input value tap `(ky, kx)` of channel `c`
+/// reads there (0 in the padding), so a convolution is `W[Co, C·kh·kw] · out`.
+///
+/// # Errors
+/// When the kernel does not fit or `input` does not match `g`.
+pub fn im2col(g: &Geometry, input: &[f32], out: &mut Vec<f32>) -> TractResult<()> {
+    let (ho, wo) = g
+        .out_hw()
+        .ok_or_else(|| format_err!("convolution kernel larger than its padded input: {g:?}"))?;
+    let (h, w) = g.in_hw;
+    let (kh, kw) = g.kernel;
+    let (sh, sw) = g.stride;
+    let (pt, pl) = (g.pads[0], g.pads[1]);
+    ensure!(
+        input.len() == g.channels * h * w,
+        "im2col input: {} values for {g:?}",
+        input.len()
+    );
+    out.clear();
+    out.resize(g.channels * kh * kw * ho * wo, 0.0);
+    let rows = out.chunks_exact_mut(ho * wo);
+    let taps = (0..g.channels)
+        .flat_map(|c| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| (c, ky, kx))));
+    for (row, (c, ky, kx)) in rows.zip(taps) {
+        let plane = &input[c * h * w..][..h * w];
+        // Output columns x whose input column x * sw + kx - pl lies inside 0..w.
+        let x_lo = pl.saturating_sub(kx).div_ceil(sw);
+        let x_hi = (w + pl).saturating_sub(kx).div_ceil(sw).min(wo);
+        for (y, dst) in row.chunks_exact_mut(wo).enumerate() {
+            let Some(iy) = (y * sh + ky).checked_sub(pt).filter(|&iy| iy < h) else {
+                continue;
+            };
+            let src = &plane[iy * w..][..w];
+            for (x, d) in dst.iter_mut().enumerate().take(x_hi).skip(x_lo) {
+                *d = src[x * sw + kx - pl];
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A layer's weights, packed for one kernel and input size: panels of `mr` output channels, each
+/// `[ci][mr]` (the last panel zero-filled past `co`), and the tile shape the kernel uses.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PackedWeights {
+    kernel: Kernel,
+    co: usize,
+    ci: usize,
+    hw: usize,
+    // Tile: `mr` output channels by `nv` vectors of input columns.
+    mr: usize,
+    nv: usize,
+    panels: Vec<f32>,
+    // Bias per output channel, zero-filled like the panels.
+    bias: Vec<f32>,
+}
+
+/// Tile shapes (rows, vectors) a kernel can run, in order of preference when they pad alike.
+fn tile_shapes(kernel: Kernel) -> &'static [(usize, usize)] {
+    match kernel {
+        // 16 lanes: 24 or 16 accumulators of the 32 registers.
+        Kernel::Avx512 => &[(12, 2), (8, 2), (16, 1), (24, 1)],
+        // 8 lanes: 12 accumulators of the 16 registers.
+        Kernel::Avx2Fma => &[(6, 2)],
+        Kernel::Portable => &[(1, 1)],
+    }
+}
+
+fn lanes(kernel: Kernel) -> usize {
+    match kernel {
+        Kernel::Avx512 => 16,
+        Kernel::Avx2Fma => 8,
+        Kernel::Portable => 1,
+    }
+}
+
+impl PackedWeights {
+    /// Packs `weights` `[co, ci]` (row-major) and `bias` `[co]` for `kernel` and inputs of `hw`
+    /// pixels, choosing the tile shape that wastes the fewest lanes on this layer.
+    ///
+    /// # Errors
+    /// When the lengths do not match `co` and `ci`, or a size is 0.
+    pub fn new(
+        kernel: Kernel,
+        co: usize,
+        ci: usize,
+        hw: usize,
+        weights: &[f32],
+        bias: &[f32],
+    ) -> TractResult<Self> {
+        ensure!(
+            co > 0 && ci > 0 && hw > 0,
+            "convolution layer {co}x{ci} on {hw} pixels"
+        );
+        ensure!(
+            weights.len() == co * ci,
+            "convolution weights: {} values for {co}x{ci}",
+            weights.len()
+        );
+        ensure!(bias.len() == co, "convolution bias: {} values", bias.len());
+        let lanes = lanes(kernel);
+        let padded =
+            |(mr, nv): (usize, usize)| co.div_ceil(mr) * mr * hw.div_ceil(lanes * nv) * lanes * nv;
+        let shapes = tile_shapes(kernel);
+        // The first of the least padded (`min_by_key` keeps the first of equals).
+        let (mr, nv) = shapes
+            .iter()
+            .copied()
+            .min_by_key(|&s| padded(s))
+            .unwrap_or((1, 1));
+        let n_panels = co.div_ceil(mr);
+        let mut panels = vec![0.0; n_panels * ci * mr];
+        for (o, row) in weights.chunks_exact(ci).enumerate() {
+            let (p, r) = (o / mr, o % mr);
+            for (k, &w) in row.iter().enumerate() {
+                panels[(p * ci + k) * mr + r] = w;
+            }
+        }
+        let mut padded_bias = vec![0.0; n_panels * mr];
+        padded_bias[..co].copy_from_slice(bias);
+        Ok(Self {
+            kernel,
+            co,
+            ci,
+            hw,
+            mr,
+            nv,
+            panels,
+            bias: padded_bias,
+        })
+    }
+
+    /// Output channels.
+    pub fn co(&self) -> usize {
+        self.co
+    }
+
+    /// Input channels.
+    pub fn ci(&self) -> usize {
+        self.ci
+    }
+
+    /// Pixels per channel plane.
+    pub fn hw(&self) -> usize {
+        self.hw
+    }
+
+    /// The tile the kernel runs: output channels by input columns.
+    pub fn tile(&self) -> (usize, usize) {
+        (self.mr, self.nv * lanes(self.kernel))
+    }
+}
+
+/// `output[co, hw] = clip(W · input + bias) (+ residual)`: the convolution as a matrix product,
+/// `input` being `[ci, hw]` row-major (a 1x1 layer's input as it is, any other layer's im2col
+/// matrix), run by the kernel `weights` were packed for (plain loops if this CPU lacks it).
+/// `residual`, when given, is `[co, hw]` and added after the clip.
+///
+/// # Errors
+/// When a slice length does not match the layer.
+pub fn gemm(
+    weights: &PackedWeights,
+    input: &[f32],
+    clip: Option<(f32, f32)>,
+    residual: Option<&[f32]>,
+    output: &mut [f32],
+) -> TractResult<()> {
+    let (co, ci, hw) = (weights.co, weights.ci, weights.hw);
+    ensure!(
+        input.len() == ci * hw,
+        "gemm input: {} values for {ci}x{hw}",
+        input.len()
+    );
+    ensure!(
+        output.len() == co * hw,
+        "gemm output: {} values for {co}x{hw}",
+        output.len()
+    );
+    if let Some(r) = residual {
+        ensure!(
+            r.len() == co * hw,
+            "gemm residual: {} values for {co}x{hw}",
+            r.len()
+        );
+    }
+    let (lo, hi) = clip.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+    let job = Job {
+        w: weights,
+        input,
+        lo,
+        hi,
+        residual,
+    };
+    let cpu = Kernel::detect();
+    match weights.kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 if cpu == Kernel::Avx512 => {
+            // SAFETY: the CPU has AVX-512F (checked); lengths checked above.
+            unsafe { avx512::run(&job, output) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2Fma if cpu != Kernel::Portable => {
+            // SAFETY: the CPU has AVX2 and FMA (checked); lengths checked above.
+            unsafe { avx2::run(&job, output) }
+        }
+        _ => portable(&job, output),
+    }
+    Ok(())
+}
+
+/// One call's operands, lengths checked.
+struct Job<'a> {
+    w: &'a PackedWeights,
+    input: &'a [f32],
+    lo: f32,
+    hi: f32,
+    residual: Option<&'a [f32]>,
+}
+
+fn portable(job: &Job<'_>, output: &mut [f32]) {
+    let w = job.w;
+    let (ci, hw, mr) = (w.ci, w.hw, w.mr);
+    for (o, out) in output.chunks_exact_mut(hw).enumerate() {
+        let (p, r) = (o / mr, o % mr);
+        out.fill(w.bias[o]);
+        for (k, x) in job.input.chunks_exact(hw).enumerate() {
+            let a = w.panels[(p * ci + k) * mr + r];
+            for (y, &v) in out.iter_mut().zip(x) {
+                *y += a * v;
+            }
+        }
+        for y in out.iter_mut() {
+            *y = y.max(job.lo).min(job.hi);
+        }
+        if let Some(res) = job.residual {
+            for (y, &v) in out.iter_mut().zip(&res[o * hw..][..hw]) {
+                *y += v;
+            }
+        }
+    }
+}
+
+/// Walks the output in tiles of `mr` channels by `nr` columns (columns outer, so one strip of
+/// the input serves every panel while it is in cache) and calls `tile` with the tile's weight
+/// panel, input, residual and output pointers, the columns it holds and the rows to store.
+///
+/// # Safety
+/// `output` has `co * hw` values (as `job`'s layer); `tile` must stay within the pointers'
+/// tiles as described.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn for_each_tile(
+    job: &Job<'_>,
+    nr: usize,
+    output: &mut [f32],
+    mut tile: impl FnMut(*const f32, *const f32, *const f32, *mut f32, &[f32], usize, usize),
+) {
+    let w = job.w;
+    let (co, ci, hw, mr) = (w.co, w.ci, w.hw, w.mr);
+    let res = job.residual.map_or(std::ptr::null(), <[f32]>::as_ptr);
+    let mut n0 = 0;
+    while n0 < hw {
+        let cols = (hw - n0).min(nr);
+        let mut m0 = 0;
+        while m0 < co {
+            let rows = (co - m0).min(mr);
+            // SAFETY: panel m0 / mr starts at m0 * ci (ci * mr values); row m0, column n0 is
+            // inside input, output and residual (m0 < co, n0 < hw).
+            unsafe {
+                let r = if res.is_null() {
+                    res
+                } else {
+                    res.add(m0 * hw + n0)
+                };
+                tile(
+                    w.panels.as_ptr().add(m0 * ci),
+                    job.input.as_ptr().add(n0),
+                    r,
+                    output.as_mut_ptr().add(m0 * hw + n0),
+                    &w.bias[m0..m0 + mr],
+                    cols,
+                    rows,
+                );
+            }
+            m0 += mr;
+        }
+        n0 += nr;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{Job, for_each_tile};
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// AVX-512F; slice lengths as checked by `gemm`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn run(job: &Job<'_>, output: &mut [f32]) {
+        unsafe {
+            match (job.w.mr, job.w.nv) {
+                (8, 2) => tiles::<8, 2>(job, output),
+                (16, 1) => tiles::<16, 1>(job, output),
+                (24, 1) => tiles::<24, 1>(job, output),
+                _ => tiles::<12, 2>(job, output),
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tiles<const MR: usize, const NV: usize>(job: &Job<'_>, output: &mut [f32]) {
+        let (ci, hw) = (job.w.ci, job.w.hw);
+        let (vlo, vhi) = (_mm512_set1_ps(job.lo), _mm512_set1_ps(job.hi));
+        // SAFETY: every tile reads `ci` rows of `cols` input columns (masked), its panel of
+        // ci * MR weights and MR biases, and writes `rows` rows of `cols` columns (masked).
+        unsafe {
+            for_each_tile(job, 16 * NV, output, |a, b, res, c, bias, cols, rows| {
+                let masks: [__mmask16; NV] = std::array::from_fn(|j| {
+                    let n = cols.saturating_sub(16 * j).min(16);
+                    ((1u32 << n) - 1) as __mmask16
+                });
+                let mut acc: [[__m512; NV]; MR] =
+                    std::array::from_fn(|r| [_mm512_set1_ps(bias[r]); NV]);
+                for k in 0..ci {
+                    let bv: [__m512; NV] = std::array::from_fn(|j| {
+                        _mm512_maskz_loadu_ps(masks[j], b.add(k * hw + 16 * j))
+                    });
+                    for (r, row) in acc.iter_mut().enumerate() {
+                        let av = _mm512_set1_ps(*a.add(k * MR + r));
+                        for (v, &x) in row.iter_mut().zip(&bv) {
+                            *v = _mm512_fmadd_ps(av, x, *v);
+                        }
+                    }
+                }
+                for (r, row) in acc.iter().enumerate().take(rows) {
+                    for (j, &v) in row.iter().enumerate() {
+                        let off = r * hw + 16 * j;
+                        let mut y = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+                        if !res.is_null() {
+                            y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(masks[j], res.add(off)));
+                        }
+                        _mm512_mask_storeu_ps(c.add(off), masks[j], y);
+                    }
+                }
+            });
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Job, for_each_tile};
+    use std::arch::x86_64::*;
+
+    const MR: usize = 6;
+
+    /// # Safety
+    /// AVX2 and FMA; slice lengths as checked by `gemm`; weights packed with 6 rows.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn run(job: &Job<'_>, output: &mut [f32]) {
+        assert_eq!(job.w.mr, MR, "AVX2 weights are packed 6 rows high");
+        let (ci, hw) = (job.w.ci, job.w.hw);
+        let (vlo, vhi) = (_mm256_set1_ps(job.lo), _mm256_set1_ps(job.hi));
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        // SAFETY: as in the AVX-512 kernel, with 8-lane masks.
+        unsafe {
+            for_each_tile(job, 16, output, |a, b, res, c, bias, cols, rows| {
+                let masks: [__m256i; 2] = std::array::from_fn(|j| {
+                    let n = cols.saturating_sub(8 * j).min(8) as i32;
+                    _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane)
+                });
+                let mut acc: [[__m256; 2]; MR] =
+                    std::array::from_fn(|r| [_mm256_set1_ps(bias[r]); 2]);
+                for k in 0..ci {
+                    let bv: [__m256; 2] = std::array::from_fn(|j| {
+                        _mm256_maskload_ps(b.add(k * hw + 8 * j), masks[j])
+                    });
+                    for (r, row) in acc.iter_mut().enumerate() {
+                        let av = _mm256_set1_ps(*a.add(k * MR + r));
+                        for (v, &x) in row.iter_mut().zip(&bv) {
+                            *v = _mm256_fmadd_ps(av, x, *v);
+                        }
+                    }
+                }
+                for (r, row) in acc.iter().enumerate().take(rows) {
+                    for (j, &v) in row.iter().enumerate() {
+                        let off = r * hw + 8 * j;
+                        let mut y = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
+                        if !res.is_null() {
+                            y = _mm256_add_ps(y, _mm256_maskload_ps(res.add(off), masks[j]));
+                        }
+                        _mm256_maskstore_ps(c.add(off), masks[j], y);
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// tract op: a dense convolution (group 1) with its packed weights and bias, optional clip, and
+/// an optional second input added after the clip (a residual connection).
+#[derive(Clone, Debug)]
+pub struct Conv2d {
+    weights: Arc<PackedWeights>,
+    // Input geometry (`channels` = input channels). 1x1, stride 1, no padding reads the input as
+    // it is; anything else goes through im2col.
+    geometry: Geometry,
+    clip: Option<(f32, f32)>,
+    residual: bool,
+}
+
+impl PartialEq for Conv2d {
+    fn eq(&self, other: &Self) -> bool {
+        self.weights == other.weights
+            && self.geometry == other.geometry
+            && self.residual == other.residual
+            && self.clip.map(|(a, b)| (a.to_bits(), b.to_bits()))
+                == other.clip.map(|(a, b)| (a.to_bits(), b.to_bits()))
+    }
+}
+
+impl Eq for Conv2d {}
+
+impl Conv2d {
+    /// The layer on `[1, C, H, W]` inputs of `geometry`, with `weights` `[co, C, kh, kw]` (flat)
+    /// and `bias` `[co]` packed for `kernel`; with `residual`, the op takes a second input of the
+    /// output's shape and adds it after the clip.
+    ///
+    /// # Errors
+    /// When the kernel does not fit or the sizes disagree.
+    pub fn new(
+        kernel: Kernel,
+        geometry: Geometry,
+        co: usize,
+        weights: &[f32],
+        bias: &[f32],
+        clip: Option<(f32, f32)>,
+        residual: bool,
+    ) -> TractResult<Self> {
+        let (ho, wo) = geometry
+            .out_hw()
+            .ok_or_else(|| format_err!("kernel does not fit: {geometry:?}"))?;
+        let inner = geometry.channels * geometry.kernel.0 * geometry.kernel.1;
+        let weights = PackedWeights::new(kernel, co, inner, ho * wo, weights, bias)?;
+        Ok(Self {
+            weights: Arc::new(weights),
+            geometry,
+            clip,
+            residual,
+        })
+    }
+
+    fn is_1x1(&self) -> bool {
+        let g = &self.geometry;
+        g.kernel == (1, 1) && g.stride == (1, 1) && g.pads == [0; 4]
+    }
+
+    fn output_shape(&self) -> TractResult<[usize; 4]> {
+        let (ho, wo) = self
+            .geometry
+            .out_hw()
+            .ok_or_else(|| format_err!("kernel does not fit"))?;
+        Ok([1, self.weights.co, ho, wo])
+    }
+}
+
+impl Op for Conv2d {
+    fn name(&self) -> StaticName {
+        OP_TYPE.into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        let w = &self.weights;
+        Ok(vec![format!(
+            "{} filters on {:?}, {:?} tile {:?}, clip {:?}, residual {}",
+            w.co,
+            self.geometry,
+            w.kernel,
+            w.tile(),
+            self.clip,
+            self.residual
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for Conv2d {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let g = &self.geometry;
+        let in_shape = [1, g.channels, g.in_hw.0, g.in_hw.1];
+        ensure!(
+            inputs.len() == 1 + usize::from(self.residual),
+            "{OP_TYPE}: {} inputs",
+            inputs.len()
+        );
+        ensure!(
+            inputs[0].shape() == in_shape,
+            "{OP_TYPE}: input shape {:?}, expected {in_shape:?}",
+            inputs[0].shape(),
+        );
+        let out_shape = self.output_shape()?;
+        if let Some(r) = inputs.get(1) {
+            ensure!(
+                r.shape() == out_shape,
+                "{OP_TYPE}: residual shape {:?}, expected {out_shape:?}",
+                r.shape()
+            );
+        }
+        // SAFETY: `gemm` writes every value of the output before anyone reads it (or fails, and
+        // the tensor is dropped unread).
+        let mut output = unsafe { Tensor::uninitialized::<f32>(&out_shape)? };
+        {
+            let src = inputs[0].try_as_plain_ram()?;
+            let src = src.as_slice::<f32>()?;
+            let res = inputs.get(1).map(|r| r.try_as_plain_ram()).transpose()?;
+            let res = res.as_ref().map(|r| r.as_slice::<f32>()).transpose()?;
+            let mut dst = output.try_as_plain_ram_mut()?;
+            let dst = dst.as_slice_mut::<f32>()?;
+            if self.is_1x1() {
+                gemm(&self.weights, src, self.clip, res, dst)?;
+            } else {
+                IM2COL.with(|cell| {
+                    let mut cols = cell.borrow_mut();
+                    im2col(g, src, &mut cols)?;
+                    gemm(&self.weights, &cols, self.clip, res, dst)
+                })?;
+            }
+        }
+        Ok(tvec![output.into_tvalue()])
+    }
+}
+
+impl TypedOp for Conv2d {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        ensure!(inputs.iter().all(|f| f.datum_type == f32::datum_type()));
+        Ok(tvec![f32::fact(self.output_shape()?)])
+    }
+
+    as_op!();
+}
+
+/// tract's own dense convolution (a one-node model: hir `Conv` with bias, optimised), without
+/// clip or residual: the reference posture's kernel is checked and benchmarked against. Input
+/// `[1, C, H, W]` of `g` f32; `weights` `[co, C, kh, kw]`.
+///
+/// # Errors
+/// When tract refuses the layer.
+pub fn tract_conv_plan(
+    g: &Geometry,
+    co: usize,
+    weights: &[f32],
+    bias: &[f32],
+) -> TractResult<Arc<TypedSimplePlan>> {
+    use tract_onnx::tract_hir::ops::cnn::{Conv, PaddingSpec};
+    let (c, (h, w), (kh, kw)) = (g.channels, g.in_hw, g.kernel);
+    let mut model = InferenceModel::default();
+    let x = model.add_source("x", f32::fact([1, c, h, w]).into())?;
+    let k = model.add_const("k", Tensor::from_shape(&[co, c, kh, kw], weights)?)?;
+    let b = model.add_const("b", Tensor::from_shape(&[co], bias)?)?;
+    let conv = Conv::default()
+        .strides(tvec![g.stride.0, g.stride.1])
+        .padding(PaddingSpec::Explicit(
+            tvec![g.pads[0], g.pads[1]],
+            tvec![g.pads[2], g.pads[3]],
+        ))
+        .bias_input(2);
+    let y = model.wire_node("conv", expand(conv), &[x, k, b])?;
+    model.select_output_outlets(&y)?;
+    model.into_optimized()?.into_runnable()
+}
+
+/// The ONNX node as parsed, before shapes are known.
+#[derive(Clone, Debug, PartialEq)]
+struct ConvExpansion {
+    strides: (usize, usize),
+    pads: [usize; 4],
+    clip: Option<(u32, u32)>,
+    kernel: Kernel,
+}
+
+impl Expansion for ConvExpansion {
+    fn name(&self) -> StaticName {
+        OP_TYPE.into()
+    }
+
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        if inputs.len() != 3 && inputs.len() != 4 {
+            bail!("{OP_TYPE} takes 3 or 4 inputs, got {}", inputs.len());
+        }
+        check_output_arity(outputs, 1)?;
+        s.equals(&inputs[0].rank, 4)?;
+        s.equals(&outputs[0].rank, 4)?;
+        s.equals(&outputs[0].datum_type, &inputs[0].datum_type)?;
+        s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
+        s.equals(&outputs[0].shape[1], &inputs[1].shape[0])?;
+        if let Some(r) = inputs.get(3) {
+            s.equals(&r.shape, &outputs[0].shape)?;
+        }
+        s.given_2(&inputs[0].shape, &inputs[1].shape, move |s, x, w| {
+            let (Ok(h), Ok(wd), Ok(kh), Ok(kw)) = (
+                x[2].to_usize(),
+                x[3].to_usize(),
+                w[2].to_usize(),
+                w[3].to_usize(),
+            ) else {
+                return Ok(());
+            };
+            let g = Geometry {
+                channels: 0,
+                in_hw: (h, wd),
+                kernel: (kh, kw),
+                stride: self.strides,
+                pads: self.pads,
+            };
+            let (ho, wo) = g
+                .out_hw()
+                .ok_or_else(|| format_err!("kernel does not fit: {g:?}"))?;
+            s.equals(&outputs[0].shape[2], ho.to_dim())?;
+            s.equals(&outputs[0].shape[3], wo.to_dim())
+        })
+    }
+
+    fn wire(
+        &self,
+        prefix: &str,
+        model: &mut TypedModel,
+        inputs: &[OutletId],
+    ) -> TractResult<TVec<OutletId>> {
+        let concrete = |i: usize| -> TractResult<Option<[usize; 4]>> {
+            Ok(model
+                .outlet_fact(inputs[i])?
+                .shape
+                .as_concrete()
+                .and_then(|s| <[usize; 4]>::try_from(s).ok()))
+        };
+        let Some([1, ci, h, w]) = concrete(0)? else {
+            bail!("{prefix}: input must be a fixed [1,C,H,W]");
+        };
+        let Some([co, wci, kh, kw]) = concrete(1)? else {
+            bail!("{prefix}: weights must be a fixed [Co, Ci, kh, kw]");
+        };
+        ensure!(
+            wci == ci,
+            "{prefix}: weights for {wci} channels, input has {ci}"
+        );
+        let konst = |i: usize, what: &str| -> TractResult<Vec<f32>> {
+            let fact = model.outlet_fact(inputs[i])?;
+            let t = fact
+                .konst
+                .as_ref()
+                .ok_or_else(|| format_err!("{prefix}: {what} must be a constant"))?;
+            let t = t.cast_to::<f32>()?;
+            Ok(t.try_as_plain_ram()?.as_slice::<f32>()?.to_vec())
+        };
+        let geometry = Geometry {
+            channels: ci,
+            in_hw: (h, w),
+            kernel: (kh, kw),
+            stride: self.strides,
+            pads: self.pads,
+        };
+        let clip = self
+            .clip
+            .map(|(a, b)| (f32::from_bits(a), f32::from_bits(b)));
+        let residual = inputs.len() == 4;
+        let op = Conv2d::new(
+            self.kernel,
+            geometry,
+            co,
+            &konst(1, "weights")?,
+            &konst(2, "bias")?,
+            clip,
+            residual,
+        )?;
+        let wired: TVec<OutletId> = if residual {
+            tvec![inputs[0], inputs[3]]
+        } else {
+            tvec![inputs[0]]
+        };
+        model.wire_node(prefix, op, &wired)
+    }
+}
+
+fn parse(
+    _ctx: &ParsingContext,
+    node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    let strides = node
+        .get_attr_opt_tvec::<usize>("strides")?
+        .unwrap_or_else(|| tvec!(1, 1));
+    let pads = node
+        .get_attr_opt_tvec::<usize>("pads")?
+        .unwrap_or_else(|| tvec!(0, 0, 0, 0));
+    ensure!(
+        strides.len() == 2 && pads.len() == 4,
+        "strides {strides:?} / pads {pads:?}"
+    );
+    let clip = match (
+        node.get_attr_opt::<f32>("clip_min")?,
+        node.get_attr_opt::<f32>("clip_max")?,
+    ) {
+        (Some(a), Some(b)) => Some((a.to_bits(), b.to_bits())),
+        (None, None) => None,
+        _ => bail!("clip_min and clip_max come together"),
+    };
+    Ok((
+        expand(ConvExpansion {
+            strides: (strides[0], strides[1]),
+            pads: [pads[0], pads[1], pads[2], pads[3]],
+            clip,
+            kernel: Kernel::detect(),
+        }),
+        vec![],
+    ))
+}
+
+/// Lets tract-onnx build `PostureConv2d` nodes.
+pub fn register(ops: &mut OnnxOpRegister) {
+    ops.insert(OP_TYPE, parse);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn values(n: usize, state: &mut u64) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                // xorshift: reproducible values in [-2, 2)
+                *state ^= *state << 13;
+                *state ^= *state >> 7;
+                *state ^= *state << 17;
+                (*state >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
+            })
+            .collect()
+    }
+
+    /// Every kernel this CPU runs gives tract's result (then clipped, then the residual added)
+    /// within 1e-4 relative to the sum's scale.
+    fn check(g: Geometry, co: usize, seed: u64, clip: Option<(f32, f32)>, residual: bool) {
+        let (c, (h, w), (kh, kw)) = (g.channels, g.in_hw, g.kernel);
+        let mut state = seed | 1;
+        let input = values(c * h * w, &mut state);
+        let weights = values(co * c * kh * kw, &mut state);
+        let bias = values(co, &mut state);
+        let (ho, wo) = g.out_hw().unwrap();
+        let res = residual.then(|| values(co * ho * wo, &mut state));
+        let plan = tract_conv_plan(&g, co, &weights, &bias).unwrap();
+        let out = plan
+            .run(tvec![
+                Tensor::from_shape(&[1, c, h, w], &input)
+                    .unwrap()
+                    .into_tvalue()
+            ])
+            .unwrap();
+        let view = out[0].try_as_plain_ram().unwrap();
+        let (lo, hi) = clip.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        let expected: Vec<f32> = view
+            .as_slice::<f32>()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.max(lo).min(hi) + res.as_ref().map_or(0.0, |r| r[i]))
+            .collect();
+        // Sums of up to c*kh*kw products of values below 2 in size.
+        let tol = 1e-4 * (4.0 * (c * kh * kw) as f32).max(1.0);
+        for kernel in Kernel::ALL.into_iter().filter(|k| k.supported()) {
+            let op = Conv2d::new(kernel, g, co, &weights, &bias, clip, residual).unwrap();
+            let mut inputs = tvec![
+                Tensor::from_shape(&[1, c, h, w], &input)
+                    .unwrap()
+                    .into_tvalue()
+            ];
+            if let Some(r) = &res {
+                inputs.push(
+                    Tensor::from_shape(&[1, co, ho, wo], r)
+                        .unwrap()
+                        .into_tvalue(),
+                );
+            }
+            let got = op.eval(&EvalContext::out_of_plan(), inputs).unwrap();
+            let got = got[0].try_as_plain_ram().unwrap();
+            let got = got.as_slice::<f32>().unwrap();
+            assert_eq!(got.len(), expected.len());
+            for (i, (a, b)) in got.iter().zip(&expected).enumerate() {
+                assert!(
+                    (a - b).abs() <= tol,
+                    "{kernel:?} tile {:?} {g:?} co {co} at {i}: {a} vs tract {b}",
+                    op.weights.tile()
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn one_by_one_layers_match_tract(
+            co in 1usize..70,
+            ci in 1usize..40,
+            h in 1usize..20,
+            w in 1usize..20,
+            clip in proptest::option::of((-1.0f32..0.0, 0.5f32..6.0)),
+            residual in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let g = Geometry { channels: ci, in_hw: (h, w), kernel: (1, 1), stride: (1, 1), pads: [0; 4] };
+            check(g, co, seed, clip, residual);
+        }
+
+        #[test]
+        fn strided_padded_layers_match_tract(
+            co in 1usize..40,
+            ci in 1usize..6,
+            h in 1usize..24,
+            w in 1usize..24,
+            kh in 1usize..4,
+            kw in 1usize..4,
+            sh in 1usize..4,
+            sw in 1usize..4,
+            pads in proptest::array::uniform4(0usize..3),
+            clip in proptest::option::of((-1.0f32..0.0, 0.5f32..6.0)),
+            seed in any::<u64>(),
+        ) {
+            let g = Geometry { channels: ci, in_hw: (h, w), kernel: (kh, kw), stride: (sh, sw), pads };
+            prop_assume!(g.out_hw().is_some());
+            check(g, co, seed, clip, false);
+        }
+    }
+
+    #[test]
+    fn matches_tract_on_movenets_layer_shapes() {
+        // The first layer (3x3, stride 2, padded bottom/right) and 1x1 layers of every plane
+        // size, with the channel counts that pad the tiles least and most.
+        let first = Geometry {
+            channels: 3,
+            in_hw: (192, 192),
+            kernel: (3, 3),
+            stride: (2, 2),
+            pads: [0, 0, 1, 1],
+        };
+        check(first, 32, 1, Some((0.0, 6.0)), false);
+        for (co, ci, s) in [
+            (96, 16, 96),
+            (24, 144, 48),
+            (17, 96, 48),
+            (1, 96, 48),
+            (192, 32, 24),
+            (576, 96, 12),
+            (1280, 320, 6),
+            (64, 1280, 6),
+        ] {
+            let g = Geometry {
+                channels: ci,
+                in_hw: (s, s),
+                kernel: (1, 1),
+                stride: (1, 1),
+                pads: [0; 4],
+            };
+            check(g, co, (co * ci + s) as u64, None, s == 12);
+        }
+    }
+
+    #[test]
+    fn the_least_padded_tile_is_chosen() {
+        let packed = |co, hw| {
+            PackedWeights::new(Kernel::Avx512, co, 1, hw, &vec![0.0; co], &vec![0.0; co])
+                .unwrap()
+                .tile()
+        };
+        // 36 pixels: 16-wide tiles pad to 48 where 32-wide pad to 64.
+        assert_eq!(packed(1280, 36).1, 16);
+        // 9216 pixels and 96 channels: nothing pads, the first preference wins.
+        assert_eq!(packed(96, 9216), (12, 32));
+        // 16 channels: 8-row panels pad nothing.
+        assert_eq!(packed(16, 9216), (8, 32));
+    }
+
+    #[test]
+    fn mismatched_sizes_are_refused() {
+        assert!(PackedWeights::new(Kernel::Portable, 2, 3, 4, &[0.0; 5], &[0.0; 2]).is_err());
+        assert!(PackedWeights::new(Kernel::Portable, 2, 3, 4, &[0.0; 6], &[0.0; 3]).is_err());
+        assert!(PackedWeights::new(Kernel::Portable, 0, 3, 4, &[], &[]).is_err());
+        let w = PackedWeights::new(Kernel::Portable, 2, 3, 4, &[0.0; 6], &[0.0; 2]).unwrap();
+        let mut out = [0.0; 8];
+        assert!(gemm(&w, &[0.0; 11], None, None, &mut out).is_err());
+        assert!(gemm(&w, &[0.0; 12], None, Some(&[0.0; 7]), &mut out).is_err());
+        assert!(gemm(&w, &[0.0; 12], None, None, &mut out[..7]).is_err());
+        let g = Geometry {
+            channels: 1,
+            in_hw: (2, 2),
+            kernel: (3, 3),
+            stride: (1, 1),
+            pads: [0; 4],
+        };
+        assert!(Conv2d::new(Kernel::Portable, g, 1, &[0.0; 9], &[0.0], None, false).is_err());
+    }
+}
