@@ -82,22 +82,28 @@ pub struct PackedWeights {
     co: usize,
     ci: usize,
     hw: usize,
-    // Tile: `mr` output channels by `nv` vectors of input columns.
+    // Tile: `mr` output channels by `nv` vectors of input columns, or (when `mp` > 0) by `mp`
+    // columns with the channels along the vectors.
     mr: usize,
     nv: usize,
+    mp: usize,
     panels: Vec<f32>,
     // Bias per output channel, zero-filled like the panels.
     bias: Vec<f32>,
 }
 
-/// Tile shapes (rows, vectors) a kernel can run, in order of preference when they pad alike.
-fn tile_shapes(kernel: Kernel) -> &'static [(usize, usize)] {
+/// Tile shapes a kernel can run, in order of preference when they pad alike: (output channels,
+/// vectors of columns, 0) with one broadcast weight per channel and the columns along the
+/// vectors, or (output channels, 0, columns) with the channels along the vectors and one
+/// broadcast input value per column (for planes too small to fill column vectors: 6x6 is 36
+/// columns, which 16-wide vectors pad to 48, 12-column tiles not at all).
+fn tile_shapes(kernel: Kernel) -> &'static [(usize, usize, usize)] {
     match kernel {
         // 16 lanes: 24 or 16 accumulators of the 32 registers.
-        Kernel::Avx512 => &[(12, 2), (8, 2), (16, 1), (24, 1)],
+        Kernel::Avx512 => &[(12, 2, 0), (8, 2, 0), (16, 1, 0), (24, 1, 0), (32, 0, 12)],
         // 8 lanes: 12 accumulators of the 16 registers.
-        Kernel::Avx2Fma => &[(6, 2)],
-        Kernel::Portable => &[(1, 1)],
+        Kernel::Avx2Fma => &[(6, 2, 0)],
+        Kernel::Portable => &[(1, 1, 0)],
     }
 }
 
@@ -134,15 +140,17 @@ impl PackedWeights {
         );
         ensure!(bias.len() == co, "convolution bias: {} values", bias.len());
         let lanes = lanes(kernel);
-        let padded =
-            |(mr, nv): (usize, usize)| co.div_ceil(mr) * mr * hw.div_ceil(lanes * nv) * lanes * nv;
+        let padded = |(mr, nv, mp): (usize, usize, usize)| {
+            let cols = if mp > 0 { mp } else { lanes * nv };
+            co.div_ceil(mr) * mr * hw.div_ceil(cols) * cols
+        };
         let shapes = tile_shapes(kernel);
         // The first of the least padded (`min_by_key` keeps the first of equals).
-        let (mr, nv) = shapes
+        let (mr, nv, mp) = shapes
             .iter()
             .copied()
             .min_by_key(|&s| padded(s))
-            .unwrap_or((1, 1));
+            .unwrap_or((1, 1, 0));
         let n_panels = co.div_ceil(mr);
         let mut panels = vec![0.0; n_panels * ci * mr];
         for (o, row) in weights.chunks_exact(ci).enumerate() {
@@ -160,6 +168,7 @@ impl PackedWeights {
             hw,
             mr,
             nv,
+            mp,
             panels,
             bias: padded_bias,
         })
@@ -182,7 +191,11 @@ impl PackedWeights {
 
     /// The tile the kernel runs: output channels by input columns.
     pub fn tile(&self) -> (usize, usize) {
-        (self.mr, self.nv * lanes(self.kernel))
+        if self.mp > 0 {
+            (self.mr, self.mp)
+        } else {
+            (self.mr, self.nv * lanes(self.kernel))
+        }
     }
 }
 
@@ -325,6 +338,7 @@ unsafe fn for_each_tile(
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
+    use super::avx512_channels::tiles as channel_tiles;
     use super::{Job, for_each_tile};
     use std::arch::x86_64::*;
 
@@ -333,10 +347,11 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn run(job: &Job<'_>, output: &mut [f32]) {
         unsafe {
-            match (job.w.mr, job.w.nv) {
-                (8, 2) => tiles::<8, 2>(job, output),
-                (16, 1) => tiles::<16, 1>(job, output),
-                (24, 1) => tiles::<24, 1>(job, output),
+            match (job.w.mr, job.w.nv, job.w.mp) {
+                (32, 0, 12) => channel_tiles::<12>(job, output),
+                (8, 2, 0) => tiles::<8, 2>(job, output),
+                (16, 1, 0) => tiles::<16, 1>(job, output),
+                (24, 1, 0) => tiles::<24, 1>(job, output),
                 _ => tiles::<12, 2>(job, output),
             }
         }
@@ -378,6 +393,96 @@ mod avx512 {
                     }
                 }
             });
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512_channels {
+    use super::Job;
+    use std::arch::x86_64::*;
+
+    /// Tiles of 32 output channels (two vectors) by `MP` columns: for each input row, two
+    /// vectors of weights and one broadcast input value per column. The results go to the
+    /// channel-major output with scatters (and the residual comes with gathers).
+    ///
+    /// # Safety
+    /// AVX-512F; slice lengths as checked by `gemm`; weights packed 32 rows high.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tiles<const MP: usize>(job: &Job<'_>, output: &mut [f32]) {
+        let w = job.w;
+        assert_eq!(w.mr, 32, "channel tiles need weights packed 32 rows high");
+        let (co, ci, hw) = (w.co, w.ci, w.hw);
+        let (vlo, vhi) = (_mm512_set1_ps(job.lo), _mm512_set1_ps(job.hi));
+        let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        // Offsets of lane l's channel in the output plane stack: l * hw (fits i32: the output
+        // is far smaller than 2^31 values).
+        let stride = _mm512_mullo_epi32(lane, _mm512_set1_epi32(hw as i32));
+        let input = job.input.as_ptr();
+        let mut m0 = 0;
+        while m0 < co {
+            let masks: [__mmask16; 2] = std::array::from_fn(|j| {
+                let n = (co - m0).saturating_sub(16 * j).min(16);
+                ((1u32 << n) - 1) as __mmask16
+            });
+            let a = w.panels[m0 * ci..][..ci * 32].as_ptr();
+            let bias: [__m512; 2] = std::array::from_fn(|j| unsafe {
+                _mm512_loadu_ps(w.bias[m0 + 16 * j..][..16].as_ptr())
+            });
+            let mut p0 = 0;
+            while p0 < hw {
+                let cols = (hw - p0).min(MP);
+                // Columns past the plane read its last column (valid memory); their sums are
+                // never stored.
+                let col: [usize; MP] = std::array::from_fn(|p| (p0 + p).min(hw - 1));
+                let mut acc: [[__m512; 2]; MP] = [bias; MP];
+                for k in 0..ci {
+                    // SAFETY: the panel has ci * 32 values; input row k has hw values and
+                    // col[p] < hw.
+                    unsafe {
+                        let av = [
+                            _mm512_loadu_ps(a.add(k * 32)),
+                            _mm512_loadu_ps(a.add(k * 32 + 16)),
+                        ];
+                        let row = input.add(k * hw);
+                        for (p, pair) in acc.iter_mut().enumerate() {
+                            let x = _mm512_set1_ps(*row.add(col[p]));
+                            pair[0] = _mm512_fmadd_ps(av[0], x, pair[0]);
+                            pair[1] = _mm512_fmadd_ps(av[1], x, pair[1]);
+                        }
+                    }
+                }
+                for (p, pair) in acc.iter().enumerate().take(cols) {
+                    for (j, &v) in pair.iter().enumerate() {
+                        if masks[j] == 0 {
+                            continue;
+                        }
+                        let base = (m0 + 16 * j) * hw + p0 + p;
+                        let mut y = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+                        // SAFETY: lane l addresses (m0 + 16 j + l) * hw + p0 + p, inside the
+                        // output (and residual) for the lanes the mask keeps (channel < co).
+                        unsafe {
+                            if let Some(res) = job.residual {
+                                let r = _mm512_mask_i32gather_ps::<4>(
+                                    _mm512_setzero_ps(),
+                                    masks[j],
+                                    stride,
+                                    res.as_ptr().add(base),
+                                );
+                                y = _mm512_add_ps(y, r);
+                            }
+                            _mm512_mask_i32scatter_ps::<4>(
+                                output.as_mut_ptr().add(base),
+                                masks[j],
+                                stride,
+                                y,
+                            );
+                        }
+                    }
+                }
+                p0 += MP;
+            }
+            m0 += 32;
         }
     }
 }
@@ -912,8 +1017,10 @@ mod tests {
                 .unwrap()
                 .tile()
         };
-        // 36 pixels: 16-wide tiles pad to 48 where 32-wide pad to 64.
-        assert_eq!(packed(1280, 36).1, 16);
+        // 36 pixels: 12-column channel tiles pad nothing, 16-wide column vectors pad to 48.
+        assert_eq!(packed(1280, 36), (32, 12));
+        // 17 channels: 32-channel tiles would waste 15, so column vectors.
+        assert_eq!(packed(17, 36).1, 16);
         // 9216 pixels and 96 channels: nothing pads, the first preference wins.
         assert_eq!(packed(96, 9216), (12, 32));
         // 16 channels: 8-row panels pad nothing.

@@ -149,18 +149,43 @@ pub fn depthwise(
         kw,
         cols,
     };
-    let simd3x3 = kh == 3 && kw == 3 && Kernel::detect() != Kernel::Portable;
+    let cpu = Kernel::detect();
+    let simd3x3 = kh == 3 && kw == 3 && cpu != Kernel::Portable;
+    // Small stride-1 planes: whole-plane vectors over the flattened scratch (see `avx512`).
+    let flat = simd3x3 && cpu == Kernel::Avx512 && (sh, sw) == (1, 1) && wo <= FLAT_MAX_WIDTH;
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
-        // All zeros: the padding cells (never written below) must read 0.
+        // All zeros: the padding cells (never written below) must read 0. The margin past the
+        // phases lets a flat pass read whole vectors past the last row.
         scratch.clear();
-        scratch.resize(sw * hp * we, 0.0);
+        scratch.resize(sw * hp * we + FLAT_MARGIN, 0.0);
+        let mut flat_out = Vec::new();
+        if flat {
+            flat_out.resize((ho * we).next_multiple_of(16), 0.0);
+        }
         for ch in 0..c {
             let src = &input[ch * h * w..][..h * w];
             fill_phases(g, &plane, src, &mut scratch);
             let taps = &weights[ch * kh * kw..][..kh * kw];
             let out = &mut output[ch * ho * wo..][..ho * wo];
             match kernel {
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx512 if flat => {
+                    // SAFETY: the CPU has AVX-512F, the kernel is 3x3 with stride 1 (`flat`);
+                    // `scratch` has the margin and `flat_out` the rounded length it needs.
+                    unsafe {
+                        avx512::flat3x3(
+                            &plane,
+                            &scratch,
+                            taps,
+                            bias[ch],
+                            lo,
+                            hi,
+                            &mut flat_out,
+                            out,
+                        )
+                    }
+                }
                 #[cfg(target_arch = "x86_64")]
                 Kernel::Avx2Fma | Kernel::Avx512 if simd3x3 => {
                     // SAFETY: the CPU has AVX2 and FMA and the kernel is 3x3 (`simd3x3`).
@@ -172,6 +197,12 @@ pub fn depthwise(
     });
     Ok(())
 }
+
+/// Widest output plane the flat stride-1 pass takes (wider rows vectorise well one by one).
+const FLAT_MAX_WIDTH: usize = 24;
+/// Zeros kept past the phases in the scratch: a flat pass reads up to 15 values past the last
+/// output row's last tap, and a 3-wide kernel's taps 2 more.
+const FLAT_MARGIN: usize = 32;
 
 struct Plane {
     hp: usize,
@@ -370,6 +401,58 @@ mod avx2 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::Plane;
+    use std::arch::x86_64::*;
+
+    /// A stride-1 3x3 plane computed over the flattened scratch: flat output `i = y * we + x`
+    /// reads tap `(ky, kx)` at `i + ky * we + kx`, so 16 outputs at a time come from 9 loads
+    /// whatever the row width (the `we - wo` columns past each row are computed and dropped).
+    /// Small planes (6x6, 12x12) then need a few full vectors instead of a masked tail per row.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; `p.kh == p.kw == 3`, `p.sh == p.sw == 1`.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn flat3x3(
+        p: &Plane,
+        scratch: &[f32],
+        taps: &[f32],
+        bias: f32,
+        lo: f32,
+        hi: f32,
+        flat: &mut [f32],
+        out: &mut [f32],
+    ) {
+        assert!(p.kh == 3 && p.kw == 3 && p.sh == 1 && p.sw == 1 && taps.len() == 9);
+        let (we, wo) = (p.we, p.wo);
+        let n = (p.ho * we).next_multiple_of(16);
+        let off: [usize; 9] = std::array::from_fn(|i| (i / 3) * we + i % 3);
+        // Every read below is < n + off[8] <= ho * we + 15 + 2 * we + 2 = hp * we + 17, inside
+        // the scratch's FLAT_MARGIN.
+        assert!(flat.len() >= n && scratch.len() >= n + off[8] && out.len() >= p.ho * wo);
+        let w: [__m512; 9] = std::array::from_fn(|i| _mm512_set1_ps(taps[i]));
+        let (vb, vlo, vhi) = (_mm512_set1_ps(bias), _mm512_set1_ps(lo), _mm512_set1_ps(hi));
+        let base = scratch.as_ptr();
+        for i in (0..n).step_by(16) {
+            // SAFETY: reads end below n + off[8] <= scratch.len(), writes below n <= flat.len()
+            // (asserted).
+            unsafe {
+                let mut acc = vb;
+                for t in 0..9 {
+                    acc = _mm512_fmadd_ps(_mm512_loadu_ps(base.add(i + off[t])), w[t], acc);
+                }
+                let y = _mm512_min_ps(_mm512_max_ps(acc, vlo), vhi);
+                _mm512_storeu_ps(flat.as_mut_ptr().add(i), y);
+            }
+        }
+        for (dst, src) in out.chunks_exact_mut(wo).zip(flat.chunks(we)) {
+            dst.copy_from_slice(&src[..wo]);
+        }
+    }
+}
+
 /// tract op: depthwise convolution with its weights, bias and optional clip baked in.
 #[derive(Clone, Debug)]
 pub struct DepthwiseConv2d {
@@ -457,7 +540,9 @@ impl EvalOp for DepthwiseConv2d {
             input.shape(),
             [1, g.channels, g.in_hw.0, g.in_hw.1]
         );
-        let mut output = Tensor::zero::<f32>(&self.output_shape()?)?;
+        // SAFETY: `depthwise` writes every output value before anyone reads it (or fails, and
+        // the tensor is dropped unread).
+        let mut output = unsafe { Tensor::uninitialized::<f32>(&self.output_shape()?)? };
         {
             let src = input.try_as_plain_ram()?;
             let mut dst = output.try_as_plain_ram_mut()?;
@@ -710,7 +795,7 @@ mod tests {
         let bias: Vec<f32> = (0..c).map(|_| next()).collect();
         let expected = tract_reference(&g, &input, &weights, &bias, clip);
         let (ho, wo) = g.out_hw().unwrap();
-        for kernel in [Kernel::Portable, Kernel::detect()] {
+        for kernel in Kernel::ALL.into_iter().filter(|k| k.supported()) {
             let mut out = vec![f32::NAN; c * ho * wo];
             depthwise(kernel, &g, &input, &weights, &bias, clip, &mut out).unwrap();
             assert_eq!(out.len(), expected.len());
