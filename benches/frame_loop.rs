@@ -4,8 +4,8 @@
 //! - `letterbox`: a 640x480 and a 1280x720 RGB frame into Lightning's 192x192 input: int32 NHWC
 //!   (`tract-plain`) or normalised f32 NCHW (`fast`); the resampling and conversion, no inference.
 //! - `depthwise`: all 24 depthwise layers of Lightning (their real shapes, random weights):
-//!   tract's own kernel vs posture's (`posture_avx2` where the CPU has AVX2+FMA, and the
-//!   portable loops).
+//!   tract's own kernel vs posture's (`posture_avx512` and `posture_avx2` where the CPU has
+//!   them, and the portable loops).
 //! - `dense`: all 50 dense layers of Lightning (the first 3x3 stride-2 layer and the 49 1x1
 //!   layers; real shapes, random weights, no clip): tract's convolution vs posture's
 //!   (`posture_avx512`, `posture_avx2` where the CPU has them, and the portable loops).
@@ -153,6 +153,7 @@ fn depthwise(c: &mut Criterion) {
     for (name, kernel) in [
         ("posture_portable", Kernel::Portable),
         ("posture_avx2", Kernel::Avx2Fma),
+        ("posture_avx512", Kernel::Avx512),
     ] {
         if !kernel.supported() {
             continue;

@@ -11,8 +11,10 @@
 //! place and any other builds its im2col matrix once per run; bias, clipping (ReLU6, ReLU) and
 //! the residual add are applied while a tile is still in registers.
 //!
-//! The kernel is chosen at run time: AVX-512 (12x32, 8x32, 16x16 or 24x16 tiles, whichever pads
-//! the layer least), AVX2+FMA (6x16), or plain loops. `models/prepare.py` rewrites each dense
+//! The kernel is chosen at run time: AVX-512 (channels x columns tiles of 12x32, 8x32, 16x16 or
+//! 24x16 with the columns along the vectors, or 32x12 with the channels along the vectors for
+//! planes too small to fill column vectors; whichever pads the layer least), AVX2+FMA (6x16), or
+//! plain loops. `models/prepare.py` rewrites each dense
 //! `Conv` (with the `Clip`, `Relu` or residual `Add` after it) into one node of this op;
 //! [`register`] teaches tract-onnx to build it.
 
@@ -179,7 +181,7 @@ impl PackedWeights {
         self.co
     }
 
-    /// Input channels.
+    /// Rows of the input matrix: input channels (times kernel taps for a non-1x1 layer).
     pub fn ci(&self) -> usize {
         self.ci
     }
