@@ -21,7 +21,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, 
 use posture::bench::synthetic_frame;
 use posture::frame::Resolution;
 use posture::pose::conv;
-use posture::pose::dwconv::{self, Geometry, Kernel};
+use posture::pose::dwconv;
+use posture::pose::ops::{self, Clip, Geometry, Kernel};
 use posture::pose::{Engine, Letterbox, ModelSpec, OnnxEstimator, OnnxOptions, PoseEstimator};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::{EvalContext, EvalOp};
@@ -121,7 +122,7 @@ fn depthwise(c: &mut Criterion) {
             let input: Vec<f32> = (0..ch * side * side).map(value).collect();
             let weights: Vec<f32> = (0..ch * 9).map(|k| value(k + 3)).collect();
             let bias: Vec<f32> = (0..ch).map(|k| value(k + 5)).collect();
-            let tract = dwconv::tract_depthwise_plan(&g, &weights, &bias)
+            let tract = ops::tract_conv_plan(&g, ch, ch, &weights, &bias)
                 .unwrap_or_else(|e| panic!("tract builds layer {i}: {e}"));
             let tract_input = Tensor::from_shape(&[1, ch, side, side], &input)
                 .unwrap_or_else(|e| panic!("{e}"))
@@ -167,7 +168,7 @@ fn depthwise(c: &mut Criterion) {
                         &l.input,
                         &l.weights,
                         &l.bias,
-                        Some((0.0, 6.0)),
+                        Clip::new(0.0, 6.0),
                         &mut l.output,
                     )
                     .unwrap_or_else(|e| panic!("{e}"));
@@ -267,13 +268,13 @@ fn dense(c: &mut Criterion) {
             let input: Vec<f32> = (0..ci * h * w).map(value).collect();
             let weights: Vec<f32> = (0..co * ci * kh * kw).map(|k| value(k + 3)).collect();
             let bias: Vec<f32> = (0..co).map(|k| value(k + 5)).collect();
-            let tract = conv::tract_conv_plan(&g, co, &weights, &bias)
+            let tract = ops::tract_conv_plan(&g, co, 1, &weights, &bias)
                 .unwrap_or_else(|e| panic!("tract builds layer {i}: {e}"));
             let ops = Kernel::ALL
                 .into_iter()
                 .filter(|k| k.supported())
                 .map(|k| {
-                    let op = conv::Conv2d::new(k, g, co, &weights, &bias, None, false)
+                    let op = conv::Conv2d::new(k, g, co, &weights, &bias, Clip::NONE, false)
                         .unwrap_or_else(|e| panic!("layer {i}: {e}"));
                     (k, op)
                 })

@@ -52,13 +52,39 @@ def interp_matrix(n_in, scale):
     return m.astype(np.float32)
 
 
-def rewrite_input(g, inits):
-    """Drop the in-graph normalisation; return (K, offset) so posture can do it while letterboxing."""
-    by_name = {n.output[0]: n for n in g.node}
+def inferred_shapes(m):
+    """Every tensor's shape as onnx shape inference gives it (standard ops only)."""
+    inferred = shape_inference.infer_shapes(m)
+    return {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
+            for vi in list(inferred.graph.value_info) + list(inferred.graph.input)}
+
+
+def consumers_of(g):
+    """Tensor name -> the nodes that read it."""
     consumers = {}
     for n in g.node:
         for i in n.input:
             consumers.setdefault(i, []).append(n)
+    return consumers
+
+
+def conv_inputs_and_attrs(g, n, a, w):
+    """A Conv's inputs for a posture op (a zero bias added when it has none: exact, and the op always
+    has one) and the geometry attributes the op takes."""
+    inputs = list(n.input)
+    if len(inputs) == 2:
+        bname = f"{n.output[0]}__zero_bias"
+        g.initializer.append(nh.from_array(np.zeros(w.shape[0], dtype=np.float32), bname))
+        inputs.append(bname)
+    kw = dict(strides=a.get("strides", [1, 1]), pads=a.get("pads", [0, 0, 0, 0]),
+              kernel_shape=list(w.shape[2:]))
+    return inputs, kw
+
+
+def rewrite_input(g, inits):
+    """Drop the in-graph normalisation; return (K, offset) so posture can do it while letterboxing."""
+    by_name = {n.output[0]: n for n in g.node}
+    consumers = consumers_of(g)
     src = g.input[0]
     chain = []
     t = src.name
@@ -89,10 +115,7 @@ def rewrite_input(g, inits):
 
 def rewrite_resizes(m, inits):
     g = m.graph
-    shapes = {}
-    inferred = shape_inference.infer_shapes(m)
-    for vi in list(inferred.graph.value_info) + list(inferred.graph.input):
-        shapes[vi.name] = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+    shapes = inferred_shapes(m)
     count = 0
     for idx, n in enumerate(list(g.node)):
         if n.op_type != "Resize":
@@ -117,10 +140,7 @@ def rewrite_resizes(m, inits):
 
 
 def rewrite_depthwise(g, inits):
-    consumers = {}
-    for n in g.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
+    consumers = consumers_of(g)
     fused = plain = 0
     for n in list(g.node):
         if n.op_type != "Conv":
@@ -130,13 +150,7 @@ def rewrite_depthwise(g, inits):
         if a.get("group", 1) == 1 or w.shape[1] != 1 or a["group"] != w.shape[0]:
             continue
         assert a.get("dilations", [1, 1]) == [1, 1]
-        inputs = list(n.input)
-        if len(inputs) == 2:  # no bias: add zeros (exact), so the op always has three inputs
-            bname = f"{n.output[0]}__zero_bias"
-            g.initializer.append(nh.from_array(np.zeros(w.shape[0], dtype=np.float32), bname))
-            inputs.append(bname)
-        kw = dict(strides=a.get("strides", [1, 1]), pads=a.get("pads", [0, 0, 0, 0]),
-                  kernel_shape=list(w.shape[2:]))
+        inputs, kw = conv_inputs_and_attrs(g, n, a, w)
         out = n.output[0]
         nxt = consumers.get(out, [])
         drop = []
@@ -161,14 +175,8 @@ def rewrite_depthwise(g, inits):
 def rewrite_dense(m, inits):
     """Each dense Conv (group 1) -> PostureConv2d, fusing a single following Clip or Relu, or a residual Add."""
     g = m.graph
-    shapes = {}
-    inferred = shape_inference.infer_shapes(m)
-    for vi in list(inferred.graph.value_info) + list(inferred.graph.input):
-        shapes[vi.name] = [d.dim_value for d in vi.type.tensor_type.shape.dim]
-    consumers = {}
-    for n in g.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
+    shapes = inferred_shapes(m)
+    consumers = consumers_of(g)
     counts = {"clip": 0, "relu": 0, "add": 0, "plain": 0}
     for n in list(g.node):
         if n.op_type != "Conv":
@@ -178,13 +186,7 @@ def rewrite_dense(m, inits):
         if a.get("group", 1) != 1:
             continue
         assert a.get("dilations", [1, 1]) == [1, 1] and a.get("auto_pad", b"NOTSET") == b"NOTSET"
-        inputs = list(n.input)
-        if len(inputs) == 2:  # no bias: add zeros (exact), so the op always has a bias input
-            bname = f"{n.output[0]}__zero_bias"
-            g.initializer.append(nh.from_array(np.zeros(w.shape[0], dtype=np.float32), bname))
-            inputs.append(bname)
-        kw = dict(strides=a.get("strides", [1, 1]), pads=a.get("pads", [0, 0, 0, 0]),
-                  kernel_shape=list(w.shape[2:]))
+        inputs, kw = conv_inputs_and_attrs(g, n, a, w)
         out = n.output[0]
         nxt = consumers.get(out, [])
         fused = None

@@ -24,7 +24,7 @@ use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::dwconv::{Geometry, Kernel};
+use super::ops::{Clip, ConvAttrs, Geometry, Kernel, constant_f32, shape4};
 
 /// The ONNX op type `models/prepare.py` writes (domain `posture`).
 pub const OP_TYPE: &str = "PostureConv2d";
@@ -211,7 +211,7 @@ impl PackedWeights {
 pub fn gemm(
     weights: &PackedWeights,
     input: &[f32],
-    clip: Option<(f32, f32)>,
+    clip: Clip,
     residual: Option<&[f32]>,
     output: &mut [f32],
 ) -> TractResult<()> {
@@ -233,7 +233,7 @@ pub fn gemm(
             r.len()
         );
     }
-    let (lo, hi) = clip.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+    let Clip { lo, hi } = clip;
     let job = Job {
         w: weights,
         input,
@@ -539,28 +539,19 @@ mod avx2 {
     }
 }
 
-/// tract op: a dense convolution (group 1) with its packed weights and bias, optional clip, and
-/// an optional second input added after the clip (a residual connection).
-#[derive(Clone, Debug)]
+/// tract op: a dense convolution (group 1) with its packed weights and bias, clip, and an
+/// optional second input added after the clip (a residual connection).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Conv2d {
     weights: Arc<PackedWeights>,
     // Input geometry (`channels` = input channels). 1x1, stride 1, no padding reads the input as
     // it is; anything else goes through im2col.
     geometry: Geometry,
-    clip: Option<(f32, f32)>,
+    clip: Clip,
     residual: bool,
 }
 
-impl PartialEq for Conv2d {
-    fn eq(&self, other: &Self) -> bool {
-        self.weights == other.weights
-            && self.geometry == other.geometry
-            && self.residual == other.residual
-            && self.clip.map(|(a, b)| (a.to_bits(), b.to_bits()))
-                == other.clip.map(|(a, b)| (a.to_bits(), b.to_bits()))
-    }
-}
-
+// The weights are finite (a model's), so equality is an equivalence.
 impl Eq for Conv2d {}
 
 impl Conv2d {
@@ -576,7 +567,7 @@ impl Conv2d {
         co: usize,
         weights: &[f32],
         bias: &[f32],
-        clip: Option<(f32, f32)>,
+        clip: Clip,
         residual: bool,
     ) -> TractResult<Self> {
         let (ho, wo) = geometry
@@ -684,44 +675,9 @@ impl TypedOp for Conv2d {
     as_op!();
 }
 
-/// tract's own dense convolution (a one-node model: hir `Conv` with bias, optimised), without
-/// clip or residual: the reference posture's kernel is checked and benchmarked against. Input
-/// `[1, C, H, W]` of `g` f32; `weights` `[co, C, kh, kw]`.
-///
-/// # Errors
-/// When tract refuses the layer.
-pub fn tract_conv_plan(
-    g: &Geometry,
-    co: usize,
-    weights: &[f32],
-    bias: &[f32],
-) -> TractResult<Arc<TypedSimplePlan>> {
-    use tract_onnx::tract_hir::ops::cnn::{Conv, PaddingSpec};
-    let (c, (h, w), (kh, kw)) = (g.channels, g.in_hw, g.kernel);
-    let mut model = InferenceModel::default();
-    let x = model.add_source("x", f32::fact([1, c, h, w]).into())?;
-    let k = model.add_const("k", Tensor::from_shape(&[co, c, kh, kw], weights)?)?;
-    let b = model.add_const("b", Tensor::from_shape(&[co], bias)?)?;
-    let conv = Conv::default()
-        .strides(tvec![g.stride.0, g.stride.1])
-        .padding(PaddingSpec::Explicit(
-            tvec![g.pads[0], g.pads[1]],
-            tvec![g.pads[2], g.pads[3]],
-        ))
-        .bias_input(2);
-    let y = model.wire_node("conv", expand(conv), &[x, k, b])?;
-    model.select_output_outlets(&y)?;
-    model.into_optimized()?.into_runnable()
-}
-
 /// The ONNX node as parsed, before shapes are known.
 #[derive(Clone, Debug, PartialEq)]
-struct ConvExpansion {
-    strides: (usize, usize),
-    pads: [usize; 4],
-    clip: Option<(u32, u32)>,
-    kernel: Kernel,
-}
+struct ConvExpansion(ConvAttrs);
 
 impl Expansion for ConvExpansion {
     fn name(&self) -> StaticName {
@@ -737,37 +693,11 @@ impl Expansion for ConvExpansion {
         if inputs.len() != 3 && inputs.len() != 4 {
             bail!("{OP_TYPE} takes 3 or 4 inputs, got {}", inputs.len());
         }
-        check_output_arity(outputs, 1)?;
-        s.equals(&inputs[0].rank, 4)?;
-        s.equals(&outputs[0].rank, 4)?;
-        s.equals(&outputs[0].datum_type, &inputs[0].datum_type)?;
-        s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
         s.equals(&outputs[0].shape[1], &inputs[1].shape[0])?;
         if let Some(r) = inputs.get(3) {
             s.equals(&r.shape, &outputs[0].shape)?;
         }
-        s.given_2(&inputs[0].shape, &inputs[1].shape, move |s, x, w| {
-            let (Ok(h), Ok(wd), Ok(kh), Ok(kw)) = (
-                x[2].to_usize(),
-                x[3].to_usize(),
-                w[2].to_usize(),
-                w[3].to_usize(),
-            ) else {
-                return Ok(());
-            };
-            let g = Geometry {
-                channels: 0,
-                in_hw: (h, wd),
-                kernel: (kh, kw),
-                stride: self.strides,
-                pads: self.pads,
-            };
-            let (ho, wo) = g
-                .out_hw()
-                .ok_or_else(|| format_err!("kernel does not fit: {g:?}"))?;
-            s.equals(&outputs[0].shape[2], ho.to_dim())?;
-            s.equals(&outputs[0].shape[3], wo.to_dim())
-        })
+        self.0.rules(s, inputs, outputs)
     }
 
     fn wire(
@@ -776,50 +706,20 @@ impl Expansion for ConvExpansion {
         model: &mut TypedModel,
         inputs: &[OutletId],
     ) -> TractResult<TVec<OutletId>> {
-        let concrete = |i: usize| -> TractResult<Option<[usize; 4]>> {
-            Ok(model
-                .outlet_fact(inputs[i])?
-                .shape
-                .as_concrete()
-                .and_then(|s| <[usize; 4]>::try_from(s).ok()))
-        };
-        let Some([1, ci, h, w]) = concrete(0)? else {
-            bail!("{prefix}: input must be a fixed [1,C,H,W]");
-        };
-        let Some([co, wci, kh, kw]) = concrete(1)? else {
-            bail!("{prefix}: weights must be a fixed [Co, Ci, kh, kw]");
-        };
+        let [n, ci, h, w] = shape4(model, inputs[0], prefix, "the input")?;
+        let [co, wci, kh, kw] = shape4(model, inputs[1], prefix, "the weights")?;
         ensure!(
-            wci == ci,
-            "{prefix}: weights for {wci} channels, input has {ci}"
+            n == 1 && wci == ci,
+            "{prefix}: input [{n}, {ci}, ..] and weights [{co}, {wci}, ..], expected [1, C, H, W] and [Co, C, kh, kw]"
         );
-        let konst = |i: usize, what: &str| -> TractResult<Vec<f32>> {
-            let fact = model.outlet_fact(inputs[i])?;
-            let t = fact
-                .konst
-                .as_ref()
-                .ok_or_else(|| format_err!("{prefix}: {what} must be a constant"))?;
-            let t = t.cast_to::<f32>()?;
-            Ok(t.try_as_plain_ram()?.as_slice::<f32>()?.to_vec())
-        };
-        let geometry = Geometry {
-            channels: ci,
-            in_hw: (h, w),
-            kernel: (kh, kw),
-            stride: self.strides,
-            pads: self.pads,
-        };
-        let clip = self
-            .clip
-            .map(|(a, b)| (f32::from_bits(a), f32::from_bits(b)));
         let residual = inputs.len() == 4;
         let op = Conv2d::new(
-            self.kernel,
-            geometry,
+            self.0.kernel,
+            self.0.geometry(ci, (h, w), (kh, kw)),
             co,
-            &konst(1, "weights")?,
-            &konst(2, "bias")?,
-            clip,
+            &constant_f32(model, inputs[1], prefix, "the weights")?,
+            &constant_f32(model, inputs[2], prefix, "the bias")?,
+            self.0.clip,
             residual,
         )?;
         let wired: TVec<OutletId> = if residual {
@@ -835,33 +735,7 @@ fn parse(
     _ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    let strides = node
-        .get_attr_opt_tvec::<usize>("strides")?
-        .unwrap_or_else(|| tvec!(1, 1));
-    let pads = node
-        .get_attr_opt_tvec::<usize>("pads")?
-        .unwrap_or_else(|| tvec!(0, 0, 0, 0));
-    ensure!(
-        strides.len() == 2 && pads.len() == 4,
-        "strides {strides:?} / pads {pads:?}"
-    );
-    let clip = match (
-        node.get_attr_opt::<f32>("clip_min")?,
-        node.get_attr_opt::<f32>("clip_max")?,
-    ) {
-        (Some(a), Some(b)) => Some((a.to_bits(), b.to_bits())),
-        (None, None) => None,
-        _ => bail!("clip_min and clip_max come together"),
-    };
-    Ok((
-        expand(ConvExpansion {
-            strides: (strides[0], strides[1]),
-            pads: [pads[0], pads[1], pads[2], pads[3]],
-            clip,
-            kernel: Kernel::detect(),
-        }),
-        vec![],
-    ))
+    Ok((expand(ConvExpansion(ConvAttrs::parse(node)?)), vec![]))
 }
 
 /// Lets tract-onnx build `PostureConv2d` nodes.
@@ -872,31 +746,21 @@ pub fn register(ops: &mut OnnxOpRegister) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pose::ops::{test_values, tract_conv_plan};
     use proptest::prelude::*;
-
-    fn values(n: usize, state: &mut u64) -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                // xorshift: reproducible values in [-2, 2)
-                *state ^= *state << 13;
-                *state ^= *state >> 7;
-                *state ^= *state << 17;
-                (*state >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
-            })
-            .collect()
-    }
 
     /// Every kernel this CPU runs gives tract's result (then clipped, then the residual added)
     /// within 1e-4 relative to the sum's scale.
     fn check(g: Geometry, co: usize, seed: u64, clip: Option<(f32, f32)>, residual: bool) {
+        let clip = clip.map_or(Clip::NONE, |(lo, hi)| Clip::new(lo, hi));
         let (c, (h, w), (kh, kw)) = (g.channels, g.in_hw, g.kernel);
         let mut state = seed | 1;
-        let input = values(c * h * w, &mut state);
-        let weights = values(co * c * kh * kw, &mut state);
-        let bias = values(co, &mut state);
+        let input = test_values(c * h * w, &mut state);
+        let weights = test_values(co * c * kh * kw, &mut state);
+        let bias = test_values(co, &mut state);
         let (ho, wo) = g.out_hw().unwrap();
-        let res = residual.then(|| values(co * ho * wo, &mut state));
-        let plan = tract_conv_plan(&g, co, &weights, &bias).unwrap();
+        let res = residual.then(|| test_values(co * ho * wo, &mut state));
+        let plan = tract_conv_plan(&g, co, 1, &weights, &bias).unwrap();
         let out = plan
             .run(tvec![
                 Tensor::from_shape(&[1, c, h, w], &input)
@@ -905,7 +769,7 @@ mod tests {
             ])
             .unwrap();
         let view = out[0].try_as_plain_ram().unwrap();
-        let (lo, hi) = clip.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        let Clip { lo, hi } = clip;
         let expected: Vec<f32> = view
             .as_slice::<f32>()
             .unwrap()
@@ -1036,9 +900,9 @@ mod tests {
         assert!(PackedWeights::new(Kernel::Portable, 0, 3, 4, &[], &[]).is_err());
         let w = PackedWeights::new(Kernel::Portable, 2, 3, 4, &[0.0; 6], &[0.0; 2]).unwrap();
         let mut out = [0.0; 8];
-        assert!(gemm(&w, &[0.0; 11], None, None, &mut out).is_err());
-        assert!(gemm(&w, &[0.0; 12], None, Some(&[0.0; 7]), &mut out).is_err());
-        assert!(gemm(&w, &[0.0; 12], None, None, &mut out[..7]).is_err());
+        assert!(gemm(&w, &[0.0; 11], Clip::NONE, None, &mut out).is_err());
+        assert!(gemm(&w, &[0.0; 12], Clip::NONE, Some(&[0.0; 7]), &mut out).is_err());
+        assert!(gemm(&w, &[0.0; 12], Clip::NONE, None, &mut out[..7]).is_err());
         let g = Geometry {
             channels: 1,
             in_hw: (2, 2),
@@ -1046,6 +910,6 @@ mod tests {
             stride: (1, 1),
             pads: [0; 4],
         };
-        assert!(Conv2d::new(Kernel::Portable, g, 1, &[0.0; 9], &[0.0], None, false).is_err());
+        assert!(Conv2d::new(Kernel::Portable, g, 1, &[0.0; 9], &[0.0], Clip::NONE, false).is_err());
     }
 }

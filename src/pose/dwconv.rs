@@ -17,78 +17,10 @@ use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
+use super::ops::{Clip, ConvAttrs, Geometry, Kernel, constant_f32, shape4};
+
 /// The ONNX op type `models/prepare.py` writes (domain `posture`).
 pub const OP_TYPE: &str = "PostureDepthwiseConv2d";
-
-/// Geometry of one depthwise layer (NCHW, batch 1, one filter per channel).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Geometry {
-    /// Channels in = channels out.
-    pub channels: usize,
-    /// Input height and width.
-    pub in_hw: (usize, usize),
-    /// Kernel height and width.
-    pub kernel: (usize, usize),
-    /// Vertical and horizontal stride (≥ 1).
-    pub stride: (usize, usize),
-    /// Zero padding: top, left, bottom, right.
-    pub pads: [usize; 4],
-}
-
-impl Geometry {
-    /// Output height and width, or `None` when the kernel does not fit the padded input.
-    pub fn out_hw(&self) -> Option<(usize, usize)> {
-        let (h, w) = self.in_hw;
-        let hp = h + self.pads[0] + self.pads[2];
-        let wp = w + self.pads[1] + self.pads[3];
-        let (kh, kw) = self.kernel;
-        let (sh, sw) = self.stride;
-        if kh == 0 || kw == 0 || sh == 0 || sw == 0 || hp < kh || wp < kw {
-            return None;
-        }
-        Some(((hp - kh) / sh + 1, (wp - kw) / sw + 1))
-    }
-}
-
-/// Which inner loop runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kernel {
-    /// Plain Rust loops (auto-vectorised for the build's baseline CPU).
-    Portable,
-    /// AVX2 + FMA intrinsics (x86-64 only; chosen when the CPU has both).
-    Avx2Fma,
-    /// AVX-512F intrinsics where posture has them (the pointwise convolution), AVX2 + FMA
-    /// elsewhere (x86-64 only; chosen when the CPU has all three).
-    Avx512,
-}
-
-impl Kernel {
-    /// The best kernel this CPU can run.
-    pub fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                if std::is_x86_feature_detected!("avx512f") {
-                    return Kernel::Avx512;
-                }
-                return Kernel::Avx2Fma;
-            }
-        }
-        Kernel::Portable
-    }
-
-    /// Whether this CPU can run `self`.
-    pub fn supported(self) -> bool {
-        match (self, Kernel::detect()) {
-            (Kernel::Portable, _) | (_, Kernel::Avx512) => true,
-            (Kernel::Avx2Fma, best) => best == Kernel::Avx2Fma,
-            (Kernel::Avx512, _) => false,
-        }
-    }
-
-    /// Every kernel, simplest first.
-    pub const ALL: [Kernel; 3] = [Kernel::Portable, Kernel::Avx2Fma, Kernel::Avx512];
-}
 
 thread_local! {
     // Per-plane phase buffer, reused across calls on the inference thread.
@@ -106,7 +38,7 @@ pub fn depthwise(
     input: &[f32],
     weights: &[f32],
     bias: &[f32],
-    clip: Option<(f32, f32)>,
+    clip: Clip,
     output: &mut [f32],
 ) -> TractResult<()> {
     let (ho, wo) = g
@@ -131,7 +63,7 @@ pub fn depthwise(
         "depthwise output: {} values",
         output.len()
     );
-    let (lo, hi) = clip.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+    let Clip { lo, hi } = clip;
     let (sh, sw) = g.stride;
     let hp = h + g.pads[0] + g.pads[2];
     // Width of one phase row: enough for every tap of every output column.
@@ -454,26 +386,16 @@ mod avx512 {
 }
 
 /// tract op: depthwise convolution with its weights, bias and optional clip baked in.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DepthwiseConv2d {
     geometry: Geometry,
     weights: Arc<Vec<f32>>,
     bias: Arc<Vec<f32>>,
-    clip: Option<(f32, f32)>,
+    clip: Clip,
     kernel: Kernel,
 }
 
-impl PartialEq for DepthwiseConv2d {
-    fn eq(&self, other: &Self) -> bool {
-        self.geometry == other.geometry
-            && self.kernel == other.kernel
-            && self.weights == other.weights
-            && self.bias == other.bias
-            && self.clip.map(|(a, b)| (a.to_bits(), b.to_bits()))
-                == other.clip.map(|(a, b)| (a.to_bits(), b.to_bits()))
-    }
-}
-
+// The weights are finite (a model's), so equality is an equivalence.
 impl Eq for DepthwiseConv2d {}
 
 impl DepthwiseConv2d {
@@ -485,7 +407,7 @@ impl DepthwiseConv2d {
         geometry: Geometry,
         weights: Vec<f32>,
         bias: Vec<f32>,
-        clip: Option<(f32, f32)>,
+        clip: Clip,
         kernel: Kernel,
     ) -> TractResult<Self> {
         let c = geometry.channels;
@@ -569,44 +491,9 @@ impl TypedOp for DepthwiseConv2d {
     as_op!();
 }
 
-/// tract's own depthwise convolution for `g` (a one-node model: hir `Conv` with group = channels,
-/// bias, optimised), without clipping: the reference posture's kernel is checked and benchmarked
-/// against. Input `[1, C, H, W]` f32.
-///
-/// # Errors
-/// When tract refuses the layer.
-pub fn tract_depthwise_plan(
-    g: &Geometry,
-    weights: &[f32],
-    bias: &[f32],
-) -> TractResult<Arc<TypedSimplePlan>> {
-    use tract_onnx::tract_hir::ops::cnn::{Conv, PaddingSpec};
-    let (c, (h, w), (kh, kw)) = (g.channels, g.in_hw, g.kernel);
-    let mut model = InferenceModel::default();
-    let x = model.add_source("x", f32::fact([1, c, h, w]).into())?;
-    let k = model.add_const("k", Tensor::from_shape(&[c, 1, kh, kw], weights)?)?;
-    let b = model.add_const("b", Tensor::from_shape(&[c], bias)?)?;
-    let conv = Conv::default()
-        .group(c)
-        .strides(tvec![g.stride.0, g.stride.1])
-        .padding(PaddingSpec::Explicit(
-            tvec![g.pads[0], g.pads[1]],
-            tvec![g.pads[2], g.pads[3]],
-        ))
-        .bias_input(2);
-    let y = model.wire_node("conv", expand(conv), &[x, k, b])?;
-    model.select_output_outlets(&y)?;
-    model.into_optimized()?.into_runnable()
-}
-
 /// The ONNX node as parsed, before shapes are known.
 #[derive(Clone, Debug, PartialEq)]
-struct DepthwiseExpansion {
-    strides: (usize, usize),
-    pads: [usize; 4],
-    clip: Option<(u32, u32)>,
-    kernel: Kernel,
-}
+struct DepthwiseExpansion(ConvAttrs);
 
 impl Expansion for DepthwiseExpansion {
     fn name(&self) -> StaticName {
@@ -620,34 +507,8 @@ impl Expansion for DepthwiseExpansion {
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
         check_input_arity(inputs, 3)?;
-        check_output_arity(outputs, 1)?;
-        s.equals(&inputs[0].rank, 4)?;
-        s.equals(&outputs[0].rank, 4)?;
-        s.equals(&outputs[0].datum_type, &inputs[0].datum_type)?;
-        s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
         s.equals(&outputs[0].shape[1], &inputs[0].shape[1])?;
-        s.given_2(&inputs[0].shape, &inputs[1].shape, move |s, x, w| {
-            let (Ok(h), Ok(wd), Ok(kh), Ok(kw)) = (
-                x[2].to_usize(),
-                x[3].to_usize(),
-                w[2].to_usize(),
-                w[3].to_usize(),
-            ) else {
-                return Ok(());
-            };
-            let g = Geometry {
-                channels: 0,
-                in_hw: (h, wd),
-                kernel: (kh, kw),
-                stride: self.strides,
-                pads: self.pads,
-            };
-            let (ho, wo) = g
-                .out_hw()
-                .ok_or_else(|| format_err!("kernel does not fit: {g:?}"))?;
-            s.equals(&outputs[0].shape[2], ho.to_dim())?;
-            s.equals(&outputs[0].shape[3], wo.to_dim())
-        })
+        self.0.rules(s, inputs, outputs)
     }
 
     fn wire(
@@ -656,57 +517,18 @@ impl Expansion for DepthwiseExpansion {
         model: &mut TypedModel,
         inputs: &[OutletId],
     ) -> TractResult<TVec<OutletId>> {
-        let x = model.outlet_fact(inputs[0])?.clone();
-        let shape = x
-            .shape
-            .as_concrete()
-            .ok_or_else(|| format_err!("{prefix}: input shape must be fixed"))?
-            .to_vec();
+        let [n, ci, h, w] = shape4(model, inputs[0], prefix, "the input")?;
+        let [c, one, kh, kw] = shape4(model, inputs[1], prefix, "the weights")?;
         ensure!(
-            shape.len() == 4 && shape[0] == 1,
-            "{prefix}: input {shape:?}, expected [1,C,H,W]"
+            n == 1 && one == 1 && c == ci,
+            "{prefix}: input [{n}, {ci}, ..] and weights [{c}, {one}, ..], expected [1, C, H, W] and [C, 1, kh, kw]"
         );
-        let konst = |i: usize, what: &str| -> TractResult<Vec<f32>> {
-            let fact = model.outlet_fact(inputs[i])?;
-            let t = fact
-                .konst
-                .as_ref()
-                .ok_or_else(|| format_err!("{prefix}: {what} must be a constant"))?;
-            let t = t.cast_to::<f32>()?;
-            Ok(t.try_as_plain_ram()?.as_slice::<f32>()?.to_vec())
-        };
-        let wshape = model
-            .outlet_fact(inputs[1])?
-            .shape
-            .as_concrete()
-            .map(|s| s.to_vec());
-        let Some([c, 1, kh, kw]) = wshape
-            .as_deref()
-            .and_then(|s| <[usize; 4]>::try_from(s).ok())
-        else {
-            bail!("{prefix}: weights {wshape:?}, expected [C, 1, kh, kw]");
-        };
-        ensure!(
-            c == shape[1],
-            "{prefix}: {c} filters for {} channels",
-            shape[1]
-        );
-        let geometry = Geometry {
-            channels: c,
-            in_hw: (shape[2], shape[3]),
-            kernel: (kh, kw),
-            stride: self.strides,
-            pads: self.pads,
-        };
-        let clip = self
-            .clip
-            .map(|(a, b)| (f32::from_bits(a), f32::from_bits(b)));
         let op = DepthwiseConv2d::new(
-            geometry,
-            konst(1, "weights")?,
-            konst(2, "bias")?,
-            clip,
-            self.kernel,
+            self.0.geometry(c, (h, w), (kh, kw)),
+            constant_f32(model, inputs[1], prefix, "the weights")?,
+            constant_f32(model, inputs[2], prefix, "the bias")?,
+            self.0.clip,
+            self.0.kernel,
         )?;
         model.wire_node(prefix, op, &inputs[..1])
     }
@@ -716,33 +538,7 @@ fn parse(
     _ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    let strides = node
-        .get_attr_opt_tvec::<usize>("strides")?
-        .unwrap_or_else(|| tvec!(1, 1));
-    let pads = node
-        .get_attr_opt_tvec::<usize>("pads")?
-        .unwrap_or_else(|| tvec!(0, 0, 0, 0));
-    ensure!(
-        strides.len() == 2 && pads.len() == 4,
-        "strides {strides:?} / pads {pads:?}"
-    );
-    let clip = match (
-        node.get_attr_opt::<f32>("clip_min")?,
-        node.get_attr_opt::<f32>("clip_max")?,
-    ) {
-        (Some(a), Some(b)) => Some((a.to_bits(), b.to_bits())),
-        (None, None) => None,
-        _ => bail!("clip_min and clip_max come together"),
-    };
-    Ok((
-        expand(DepthwiseExpansion {
-            strides: (strides[0], strides[1]),
-            pads: [pads[0], pads[1], pads[2], pads[3]],
-            clip,
-            kernel: Kernel::detect(),
-        }),
-        vec![],
-    ))
+    Ok((expand(DepthwiseExpansion(ConvAttrs::parse(node)?)), vec![]))
 }
 
 /// Lets tract-onnx build `PostureDepthwiseConv2d` nodes.
@@ -753,6 +549,7 @@ pub fn register(ops: &mut OnnxOpRegister) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pose::ops::{test_values, tract_conv_plan};
     use proptest::prelude::*;
 
     fn tract_reference(
@@ -760,10 +557,10 @@ mod tests {
         input: &[f32],
         weights: &[f32],
         bias: &[f32],
-        clip: Option<(f32, f32)>,
+        clip: Clip,
     ) -> Vec<f32> {
         let (c, (h, w)) = (g.channels, g.in_hw);
-        let plan = tract_depthwise_plan(g, weights, bias).unwrap();
+        let plan = tract_conv_plan(g, g.channels, g.channels, weights, bias).unwrap();
         let out = plan
             .run(tvec![
                 Tensor::from_shape(&[1, c, h, w], input)
@@ -772,7 +569,7 @@ mod tests {
             ])
             .unwrap();
         let view = out[0].try_as_plain_ram().unwrap();
-        let (lo, hi) = clip.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        let Clip { lo, hi } = clip;
         view.as_slice::<f32>()
             .unwrap()
             .iter()
@@ -781,18 +578,12 @@ mod tests {
     }
 
     fn check(g: Geometry, seed: u64, clip: Option<(f32, f32)>) {
+        let clip = clip.map_or(Clip::NONE, |(lo, hi)| Clip::new(lo, hi));
         let (c, (h, w), (kh, kw)) = (g.channels, g.in_hw, g.kernel);
         let mut state = seed | 1;
-        let mut next = || {
-            // xorshift: reproducible values in [-2, 2)
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
-        };
-        let input: Vec<f32> = (0..c * h * w).map(|_| next()).collect();
-        let weights: Vec<f32> = (0..c * kh * kw).map(|_| next()).collect();
-        let bias: Vec<f32> = (0..c).map(|_| next()).collect();
+        let input = test_values(c * h * w, &mut state);
+        let weights = test_values(c * kh * kw, &mut state);
+        let bias = test_values(c, &mut state);
         let expected = tract_reference(&g, &input, &weights, &bias, clip);
         let (ho, wo) = g.out_hw().unwrap();
         for kernel in Kernel::ALL.into_iter().filter(|k| k.supported()) {
@@ -864,7 +655,9 @@ mod tests {
             pads: [0; 4],
         };
         assert!(g.out_hw().is_none());
-        assert!(DepthwiseConv2d::new(g, vec![0.0; 9], vec![0.0], None, Kernel::Portable).is_err());
+        assert!(
+            DepthwiseConv2d::new(g, vec![0.0; 9], vec![0.0], Clip::NONE, Kernel::Portable).is_err()
+        );
         let mut out = [];
         assert!(
             depthwise(
@@ -873,7 +666,7 @@ mod tests {
                 &[0.0; 4],
                 &[0.0; 9],
                 &[0.0],
-                None,
+                Clip::NONE,
                 &mut out
             )
             .is_err()

@@ -5,6 +5,7 @@ pub mod dwconv;
 pub mod letterbox;
 pub mod model;
 pub mod onnx;
+pub mod ops;
 
 use std::time::Duration;
 
