@@ -3,11 +3,12 @@
 //! Groups (the `tract-plain` and `fast` engines side by side in each, see `--engine`):
 //! - `letterbox`: a 640x480 and a 1280x720 RGB frame into Lightning's 192x192 input: int32 NHWC
 //!   (`tract-plain`) or normalised f32 NCHW (`fast`); the resampling and conversion, no inference.
-//! - `depthwise`: all 24 depthwise layers of Lightning (their real shapes, random weights):
+//! - `depthwise`: all 24 depthwise layers of Lightning, then of Thunder (their real shapes,
+//!   random weights):
 //!   tract's own kernel vs posture's (`posture_avx512` and `posture_avx2` where the CPU has
 //!   them, and the portable loops).
-//! - `dense`: all 50 dense layers of Lightning (the first 3x3 stride-2 layer and the 49 1x1
-//!   layers; real shapes, random weights, no clip): tract's convolution vs posture's
+//! - `dense`: all 50 dense layers of Lightning, then of Thunder (the first 3x3 stride-2 layer
+//!   and the 49 1x1 layers; real shapes, random weights, no clip): tract's convolution vs posture's
 //!   (`posture_avx512`, `posture_avx2` where the CPU has them, and the portable loops).
 //! - `inference`: the network alone on a prepared input, Lightning and Thunder, one thread.
 //! - `decode`: the output tensor into keypoints in frame pixels.
@@ -92,6 +93,22 @@ const LIGHTNING_DEPTHWISE: [(usize, usize, usize); 24] = [
 ];
 
 fn depthwise(c: &mut Criterion) {
+    let mut g = c.benchmark_group("depthwise");
+    g.sample_size(30);
+    for (model, shapes) in [
+        ("lightning", &LIGHTNING_DEPTHWISE),
+        ("thunder", &THUNDER_DEPTHWISE),
+    ] {
+        depthwise_model(&mut g, model, shapes);
+    }
+    g.finish();
+}
+
+fn depthwise_model(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    model: &str,
+    shapes: &[(usize, usize, usize)],
+) {
     struct Layer {
         g: Geometry,
         input: Vec<f32>,
@@ -101,7 +118,7 @@ fn depthwise(c: &mut Criterion) {
         tract: Arc<TypedSimplePlan>,
         tract_input: TValue,
     }
-    let mut layers: Vec<Layer> = LIGHTNING_DEPTHWISE
+    let mut layers: Vec<Layer> = shapes
         .iter()
         .enumerate()
         .map(|(i, &(ch, side, stride))| {
@@ -138,9 +155,7 @@ fn depthwise(c: &mut Criterion) {
             }
         })
         .collect();
-    let mut g = c.benchmark_group("depthwise");
-    g.sample_size(30);
-    g.bench_function("lightning_24_layers/tract", |b| {
+    g.bench_function(format!("{model}_24_layers/tract"), |b| {
         b.iter(|| {
             for l in &layers {
                 black_box(
@@ -159,7 +174,7 @@ fn depthwise(c: &mut Criterion) {
         if !kernel.supported() {
             continue;
         }
-        g.bench_function(format!("lightning_24_layers/{name}"), |b| {
+        g.bench_function(format!("{model}_24_layers/{name}"), |b| {
             b.iter(|| {
                 for l in layers.iter_mut() {
                     dwconv::depthwise(
@@ -176,7 +191,6 @@ fn depthwise(c: &mut Criterion) {
             })
         });
     }
-    g.finish();
 }
 
 /// (output channels, input channels, input side) of Lightning's 49 1x1 layers, in graph order;
@@ -233,23 +247,122 @@ const LIGHTNING_1X1: [(usize, usize, usize); 49] = [
     (1, 96, 48),
 ];
 
+/// (channels, input side, stride) of Thunder's 24 depthwise layers, in graph order.
+const THUNDER_DEPTHWISE: [(usize, usize, usize); 24] = [
+    (56, 128, 1),
+    (192, 128, 2),
+    (240, 64, 1),
+    (240, 64, 2),
+    (336, 32, 1),
+    (336, 32, 1),
+    (336, 32, 2),
+    (672, 16, 1),
+    (672, 16, 1),
+    (672, 16, 1),
+    (672, 16, 1),
+    (1008, 16, 1),
+    (1008, 16, 1),
+    (1008, 16, 2),
+    (1680, 8, 1),
+    (1680, 8, 1),
+    (1680, 8, 1),
+    (64, 16, 1),
+    (32, 32, 1),
+    (24, 64, 1),
+    (24, 64, 1),
+    (24, 64, 1),
+    (24, 64, 1),
+    (24, 64, 1),
+];
+
+/// (output channels, input channels, input side) of Thunder's 49 1x1 layers, in graph order.
+const THUNDER_1X1: [(usize, usize, usize); 49] = [
+    (32, 56, 128),
+    (192, 32, 128),
+    (40, 192, 64),
+    (240, 40, 64),
+    (40, 240, 64),
+    (240, 40, 64),
+    (56, 240, 32),
+    (336, 56, 32),
+    (56, 336, 32),
+    (336, 56, 32),
+    (56, 336, 32),
+    (336, 56, 32),
+    (112, 336, 16),
+    (672, 112, 16),
+    (112, 672, 16),
+    (672, 112, 16),
+    (112, 672, 16),
+    (672, 112, 16),
+    (112, 672, 16),
+    (672, 112, 16),
+    (168, 672, 16),
+    (1008, 168, 16),
+    (168, 1008, 16),
+    (1008, 168, 16),
+    (168, 1008, 16),
+    (1008, 168, 16),
+    (280, 1008, 8),
+    (1680, 280, 8),
+    (280, 1680, 8),
+    (1680, 280, 8),
+    (280, 1680, 8),
+    (1680, 280, 8),
+    (560, 1680, 8),
+    (1280, 560, 8),
+    (64, 1280, 8),
+    (64, 112, 16),
+    (32, 64, 16),
+    (32, 56, 32),
+    (24, 32, 32),
+    (24, 40, 64),
+    (24, 24, 64),
+    (96, 24, 64),
+    (34, 96, 64),
+    (96, 24, 64),
+    (34, 96, 64),
+    (96, 24, 64),
+    (17, 96, 64),
+    (96, 24, 64),
+    (1, 96, 64),
+];
+
 fn dense(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dense");
+    g.sample_size(20);
+    for (model, first_filters, side, shapes) in [
+        ("lightning", 32, 192, &LIGHTNING_1X1),
+        ("thunder", 56, 256, &THUNDER_1X1),
+    ] {
+        dense_model(&mut g, model, first_filters, side, shapes);
+    }
+    g.finish();
+}
+
+fn dense_model(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    model: &str,
+    first_filters: usize,
+    side: usize,
+    shapes: &[(usize, usize, usize)],
+) {
     struct Layer {
         ops: Vec<(Kernel, conv::Conv2d)>,
         tract: Arc<TypedSimplePlan>,
         input: TValue,
     }
     let first = (
-        32,
+        first_filters,
         Geometry {
             channels: 3,
-            in_hw: (192, 192),
+            in_hw: (side, side),
             kernel: (3, 3),
             stride: (2, 2),
             pads: [0, 0, 1, 1],
         },
     );
-    let one_by_one = LIGHTNING_1X1.iter().map(|&(co, ci, side)| {
+    let one_by_one = shapes.iter().map(|&(co, ci, side)| {
         let g = Geometry {
             channels: ci,
             in_hw: (side, side),
@@ -285,9 +398,7 @@ fn dense(c: &mut Criterion) {
             Layer { ops, tract, input }
         })
         .collect();
-    let mut g = c.benchmark_group("dense");
-    g.sample_size(20);
-    g.bench_function("lightning_50_layers/tract", |b| {
+    g.bench_function(format!("{model}_50_layers/tract"), |b| {
         b.iter(|| {
             for l in &layers {
                 black_box(
@@ -306,7 +417,7 @@ fn dense(c: &mut Criterion) {
         if !k.supported() {
             continue;
         }
-        g.bench_function(format!("lightning_50_layers/{name}"), |b| {
+        g.bench_function(format!("{model}_50_layers/{name}"), |b| {
             b.iter(|| {
                 for l in &layers {
                     for (_, op) in l.ops.iter().filter(|(kernel, _)| *kernel == k) {
@@ -319,7 +430,6 @@ fn dense(c: &mut Criterion) {
             })
         });
     }
-    g.finish();
 }
 
 fn inference(c: &mut Criterion) {
