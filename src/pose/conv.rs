@@ -76,45 +76,70 @@ pub fn im2col(g: &Geometry, input: &[f32], out: &mut Vec<f32>) -> TractResult<()
     Ok(())
 }
 
-/// A layer's weights, packed for one kernel and input size: panels of `mr` output channels, each
-/// `[ci][mr]` (the last panel zero-filled past `co`), and the tile shape the kernel uses.
+/// The block of the output a kernel computes at a time, fixed when the weights are packed (each
+/// belongs to one kernel). "Rows" tiles put the columns (pixels) along the vectors and broadcast
+/// one weight per output channel; the "channels" tile puts the output channels along the vectors
+/// and broadcasts one input value per column, for planes too small to fill column vectors (6x6
+/// is 36 columns, which 16-wide vectors pad to 48, 12-column tiles not at all).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tile {
+    /// AVX-512: 12 output channels x 32 columns (24 accumulators of the 32 registers).
+    Avx512Rows12x32,
+    /// AVX-512: 8 output channels x 32 columns.
+    Avx512Rows8x32,
+    /// AVX-512: 16 output channels x 16 columns.
+    Avx512Rows16x16,
+    /// AVX-512: 24 output channels x 16 columns.
+    Avx512Rows24x16,
+    /// AVX-512: 32 output channels (two vectors) x 12 columns.
+    Avx512Channels32x12,
+    /// AVX2+FMA: 6 output channels x 16 columns (12 accumulators of the 16 registers).
+    Avx2Rows6x16,
+    /// Plain loops: one output channel at a time, whole rows.
+    PortableRow,
+}
+
+impl Tile {
+    /// (output channels, columns) per tile; the channels are also the rows of a weight panel.
+    pub fn shape(self) -> (usize, usize) {
+        match self {
+            Tile::Avx512Rows12x32 => (12, 32),
+            Tile::Avx512Rows8x32 => (8, 32),
+            Tile::Avx512Rows16x16 => (16, 16),
+            Tile::Avx512Rows24x16 => (24, 16),
+            Tile::Avx512Channels32x12 => (32, 12),
+            Tile::Avx2Rows6x16 => (6, 16),
+            Tile::PortableRow => (1, 1),
+        }
+    }
+
+    /// The tiles `kernel` runs, in order of preference when they pad a layer alike.
+    fn for_kernel(kernel: Kernel) -> &'static [Tile] {
+        match kernel {
+            Kernel::Avx512 => &[
+                Tile::Avx512Rows12x32,
+                Tile::Avx512Rows8x32,
+                Tile::Avx512Rows16x16,
+                Tile::Avx512Rows24x16,
+                Tile::Avx512Channels32x12,
+            ],
+            Kernel::Avx2Fma => &[Tile::Avx2Rows6x16],
+            Kernel::Portable => &[Tile::PortableRow],
+        }
+    }
+}
+
+/// A layer's weights, packed for one tile and input size: panels of `mr` (the tile's output
+/// channels) rows, each `[ci][mr]`, the last panel zero-filled past `co`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PackedWeights {
-    kernel: Kernel,
     co: usize,
     ci: usize,
     hw: usize,
-    // Tile: `mr` output channels by `nv` vectors of input columns, or (when `mp` > 0) by `mp`
-    // columns with the channels along the vectors.
-    mr: usize,
-    nv: usize,
-    mp: usize,
+    tile: Tile,
     panels: Vec<f32>,
     // Bias per output channel, zero-filled like the panels.
     bias: Vec<f32>,
-}
-
-/// Tile shapes a kernel can run, in order of preference when they pad alike: (output channels,
-/// vectors of columns, 0) with one broadcast weight per channel and the columns along the
-/// vectors, or (output channels, 0, columns) with the channels along the vectors and one
-/// broadcast input value per column (for planes too small to fill column vectors: 6x6 is 36
-/// columns, which 16-wide vectors pad to 48, 12-column tiles not at all).
-fn tile_shapes(kernel: Kernel) -> &'static [(usize, usize, usize)] {
-    match kernel {
-        // 16 lanes: 24 or 16 accumulators of the 32 registers.
-        Kernel::Avx512 => &[(12, 2, 0), (8, 2, 0), (16, 1, 0), (24, 1, 0), (32, 0, 12)],
-        // 8 lanes: 12 accumulators of the 16 registers.
-        Kernel::Avx2Fma => &[(6, 2, 0)],
-        Kernel::Portable => &[(1, 1, 0)],
-    }
-}
-
-fn lanes(kernel: Kernel) -> usize {
-    match kernel {
-        Kernel::Avx512 => 16,
-        Kernel::Avx2Fma => 8,
-        Kernel::Portable => 1,
-    }
 }
 
 impl PackedWeights {
@@ -141,18 +166,17 @@ impl PackedWeights {
             weights.len()
         );
         ensure!(bias.len() == co, "convolution bias: {} values", bias.len());
-        let lanes = lanes(kernel);
-        let padded = |(mr, nv, mp): (usize, usize, usize)| {
-            let cols = if mp > 0 { mp } else { lanes * nv };
-            co.div_ceil(mr) * mr * hw.div_ceil(cols) * cols
+        let padded = |tile: Tile| {
+            let (rows, cols) = tile.shape();
+            co.div_ceil(rows) * rows * hw.div_ceil(cols) * cols
         };
-        let shapes = tile_shapes(kernel);
         // The first of the least padded (`min_by_key` keeps the first of equals).
-        let (mr, nv, mp) = shapes
+        let tile = Tile::for_kernel(kernel)
             .iter()
             .copied()
-            .min_by_key(|&s| padded(s))
-            .unwrap_or((1, 1, 0));
+            .min_by_key(|&t| padded(t))
+            .unwrap_or(Tile::PortableRow);
+        let mr = tile.shape().0;
         let n_panels = co.div_ceil(mr);
         let mut panels = vec![0.0; n_panels * ci * mr];
         for (o, row) in weights.chunks_exact(ci).enumerate() {
@@ -164,46 +188,25 @@ impl PackedWeights {
         let mut padded_bias = vec![0.0; n_panels * mr];
         padded_bias[..co].copy_from_slice(bias);
         Ok(Self {
-            kernel,
             co,
             ci,
             hw,
-            mr,
-            nv,
-            mp,
+            tile,
             panels,
             bias: padded_bias,
         })
     }
 
-    /// Output channels.
-    pub fn co(&self) -> usize {
-        self.co
-    }
-
-    /// Rows of the input matrix: input channels (times kernel taps for a non-1x1 layer).
-    pub fn ci(&self) -> usize {
-        self.ci
-    }
-
-    /// Pixels per channel plane.
-    pub fn hw(&self) -> usize {
-        self.hw
-    }
-
     /// The tile the kernel runs: output channels by input columns.
     pub fn tile(&self) -> (usize, usize) {
-        if self.mp > 0 {
-            (self.mr, self.mp)
-        } else {
-            (self.mr, self.nv * lanes(self.kernel))
-        }
+        self.tile.shape()
     }
 }
 
 /// `output[co, hw] = clip(W · input + bias) (+ residual)`: the convolution as a matrix product,
 /// `input` being `[ci, hw]` row-major (a 1x1 layer's input as it is, any other layer's im2col
-/// matrix), run by the kernel `weights` were packed for (plain loops if this CPU lacks it).
+/// matrix), run by the kernel of the tile `weights` were packed for (plain loops if this CPU
+/// lacks it: they take any tile's panels).
 /// `residual`, when given, is `[co, hw]` and added after the clip.
 ///
 /// # Errors
@@ -233,26 +236,38 @@ pub fn gemm(
             r.len()
         );
     }
-    let Clip { lo, hi } = clip;
     let job = Job {
         w: weights,
         input,
-        lo,
-        hi,
+        clip,
         residual,
     };
     let cpu = Kernel::detect();
-    match weights.kernel {
+    // SAFETY (each arm): the CPU has the instructions (checked) and the weights are packed for
+    // the tile the kernel runs; the lengths are checked above.
+    match weights.tile {
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512 if cpu == Kernel::Avx512 => {
-            // SAFETY: the CPU has AVX-512F (checked); lengths checked above.
-            unsafe { avx512::run(&job, output) }
-        }
+        Tile::Avx512Rows12x32 if cpu == Kernel::Avx512 => unsafe {
+            avx512::tiles::<12, 2>(&job, output)
+        },
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2Fma if cpu != Kernel::Portable => {
-            // SAFETY: the CPU has AVX2 and FMA (checked); lengths checked above.
-            unsafe { avx2::run(&job, output) }
-        }
+        Tile::Avx512Rows8x32 if cpu == Kernel::Avx512 => unsafe {
+            avx512::tiles::<8, 2>(&job, output)
+        },
+        #[cfg(target_arch = "x86_64")]
+        Tile::Avx512Rows16x16 if cpu == Kernel::Avx512 => unsafe {
+            avx512::tiles::<16, 1>(&job, output)
+        },
+        #[cfg(target_arch = "x86_64")]
+        Tile::Avx512Rows24x16 if cpu == Kernel::Avx512 => unsafe {
+            avx512::tiles::<24, 1>(&job, output)
+        },
+        #[cfg(target_arch = "x86_64")]
+        Tile::Avx512Channels32x12 if cpu == Kernel::Avx512 => unsafe {
+            avx512_channels::tiles::<12>(&job, output)
+        },
+        #[cfg(target_arch = "x86_64")]
+        Tile::Avx2Rows6x16 if cpu != Kernel::Portable => unsafe { avx2::tiles(&job, output) },
         _ => portable(&job, output),
     }
     Ok(())
@@ -262,14 +277,13 @@ pub fn gemm(
 struct Job<'a> {
     w: &'a PackedWeights,
     input: &'a [f32],
-    lo: f32,
-    hi: f32,
+    clip: Clip,
     residual: Option<&'a [f32]>,
 }
 
 fn portable(job: &Job<'_>, output: &mut [f32]) {
     let w = job.w;
-    let (ci, hw, mr) = (w.ci, w.hw, w.mr);
+    let (ci, hw, mr) = (w.ci, w.hw, w.tile.shape().0);
     for (o, out) in output.chunks_exact_mut(hw).enumerate() {
         let (p, r) = (o / mr, o % mr);
         out.fill(w.bias[o]);
@@ -280,7 +294,7 @@ fn portable(job: &Job<'_>, output: &mut [f32]) {
             }
         }
         for y in out.iter_mut() {
-            *y = y.max(job.lo).min(job.hi);
+            *y = y.max(job.clip.lo).min(job.clip.hi);
         }
         if let Some(res) = job.residual {
             for (y, &v) in out.iter_mut().zip(&res[o * hw..][..hw]) {
@@ -306,7 +320,7 @@ unsafe fn for_each_tile(
     mut tile: impl FnMut(*const f32, *const f32, *const f32, *mut f32, &[f32], usize, usize),
 ) {
     let w = job.w;
-    let (co, ci, hw, mr) = (w.co, w.ci, w.hw, w.mr);
+    let (co, ci, hw, mr) = (w.co, w.ci, w.hw, w.tile.shape().0);
     let res = job.residual.map_or(std::ptr::null(), <[f32]>::as_ptr);
     let mut n0 = 0;
     while n0 < hw {
@@ -340,29 +354,20 @@ unsafe fn for_each_tile(
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::avx512_channels::tiles as channel_tiles;
     use super::{Job, for_each_tile};
     use std::arch::x86_64::*;
 
+    /// Tiles of `MR` output channels by `NV` vectors of 16 columns.
+    ///
     /// # Safety
-    /// AVX-512F; slice lengths as checked by `gemm`.
+    /// AVX-512F; slice lengths as checked by `gemm`; weights packed `MR` rows high.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn run(job: &Job<'_>, output: &mut [f32]) {
-        unsafe {
-            match (job.w.mr, job.w.nv, job.w.mp) {
-                (32, 0, 12) => channel_tiles::<12>(job, output),
-                (8, 2, 0) => tiles::<8, 2>(job, output),
-                (16, 1, 0) => tiles::<16, 1>(job, output),
-                (24, 1, 0) => tiles::<24, 1>(job, output),
-                _ => tiles::<12, 2>(job, output),
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx512f")]
-    unsafe fn tiles<const MR: usize, const NV: usize>(job: &Job<'_>, output: &mut [f32]) {
+    pub(super) unsafe fn tiles<const MR: usize, const NV: usize>(
+        job: &Job<'_>,
+        output: &mut [f32],
+    ) {
         let (ci, hw) = (job.w.ci, job.w.hw);
-        let (vlo, vhi) = (_mm512_set1_ps(job.lo), _mm512_set1_ps(job.hi));
+        let (vlo, vhi) = (_mm512_set1_ps(job.clip.lo), _mm512_set1_ps(job.clip.hi));
         // SAFETY: every tile reads `ci` rows of `cols` input columns (masked), its panel of
         // ci * MR weights and MR biases, and writes `rows` rows of `cols` columns (masked).
         unsafe {
@@ -413,9 +418,8 @@ mod avx512_channels {
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn tiles<const MP: usize>(job: &Job<'_>, output: &mut [f32]) {
         let w = job.w;
-        assert_eq!(w.mr, 32, "channel tiles need weights packed 32 rows high");
         let (co, ci, hw) = (w.co, w.ci, w.hw);
-        let (vlo, vhi) = (_mm512_set1_ps(job.lo), _mm512_set1_ps(job.hi));
+        let (vlo, vhi) = (_mm512_set1_ps(job.clip.lo), _mm512_set1_ps(job.clip.hi));
         let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         // Offsets of lane l's channel in the output plane stack: l * hw (fits i32: the output
         // is far smaller than 2^31 values).
@@ -496,13 +500,14 @@ mod avx2 {
 
     const MR: usize = 6;
 
+    /// Tiles of 6 output channels by 16 columns.
+    ///
     /// # Safety
-    /// AVX2 and FMA; slice lengths as checked by `gemm`; weights packed with 6 rows.
+    /// AVX2 and FMA; slice lengths as checked by `gemm`; weights packed 6 rows high.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn run(job: &Job<'_>, output: &mut [f32]) {
-        assert_eq!(job.w.mr, MR, "AVX2 weights are packed 6 rows high");
+    pub(super) unsafe fn tiles(job: &Job<'_>, output: &mut [f32]) {
         let (ci, hw) = (job.w.ci, job.w.hw);
-        let (vlo, vhi) = (_mm256_set1_ps(job.lo), _mm256_set1_ps(job.hi));
+        let (vlo, vhi) = (_mm256_set1_ps(job.clip.lo), _mm256_set1_ps(job.clip.hi));
         let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         // SAFETY: as in the AVX-512 kernel, with 8-lane masks.
         unsafe {
@@ -605,13 +610,8 @@ impl Op for Conv2d {
     fn info(&self) -> TractResult<Vec<String>> {
         let w = &self.weights;
         Ok(vec![format!(
-            "{} filters on {:?}, {:?} tile {:?}, clip {:?}, residual {}",
-            w.co,
-            self.geometry,
-            w.kernel,
-            w.tile(),
-            self.clip,
-            self.residual
+            "{} filters on {:?}, tile {:?}, clip {:?}, residual {}",
+            w.co, self.geometry, w.tile, self.clip, self.residual
         )])
     }
 
