@@ -22,9 +22,21 @@ use super::ops::{Clip, ConvAttrs, Geometry, Kernel, constant_f32, shape4};
 /// The ONNX op type `models/prepare.py` writes (domain `posture`).
 pub const OP_TYPE: &str = "PostureDepthwiseConv2d";
 
+/// The inference thread's reusable buffers: the padded stride phases of one plane, and the flat
+/// pass's output (rows `we` wide).
+struct Scratch {
+    phases: Vec<f32>,
+    flat: Vec<f32>,
+}
+
 thread_local! {
     // Per-plane phase buffer, reused across calls on the inference thread.
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH: RefCell<Scratch> = const {
+        RefCell::new(Scratch {
+            phases: Vec::new(),
+            flat: Vec::new(),
+        })
+    };
 }
 
 /// Depthwise convolution of `input` (`[C, H, W]`, row-major) into `output` (`[C, Ho, Wo]`), with
@@ -63,7 +75,6 @@ pub fn depthwise(
         "depthwise output: {} values",
         output.len()
     );
-    let Clip { lo, hi } = clip;
     let (sh, sw) = g.stride;
     let hp = h + g.pads[0] + g.pads[2];
     // Width of one phase row: enough for every tap of every output column.
@@ -86,18 +97,20 @@ pub fn depthwise(
     // Small stride-1 planes: whole-plane vectors over the flattened scratch (see `avx512`).
     let flat = simd3x3 && cpu == Kernel::Avx512 && (sh, sw) == (1, 1) && wo <= FLAT_MAX_WIDTH;
     SCRATCH.with(|cell| {
-        let mut scratch = cell.borrow_mut();
+        let Scratch {
+            phases: scratch,
+            flat: flat_out,
+        } = &mut *cell.borrow_mut();
         // All zeros: the padding cells (never written below) must read 0. The margin past the
         // phases lets a flat pass read whole vectors past the last row.
         scratch.clear();
         scratch.resize(sw * hp * we + FLAT_MARGIN, 0.0);
-        let mut flat_out = Vec::new();
         if flat {
             flat_out.resize((ho * we).next_multiple_of(16), 0.0);
         }
         for ch in 0..c {
             let src = &input[ch * h * w..][..h * w];
-            fill_phases(g, &plane, src, &mut scratch);
+            fill_phases(g, &plane, src, scratch);
             let taps = &weights[ch * kh * kw..][..kh * kw];
             let out = &mut output[ch * ho * wo..][..ho * wo];
             match kernel {
@@ -105,25 +118,14 @@ pub fn depthwise(
                 Kernel::Avx512 if flat => {
                     // SAFETY: the CPU has AVX-512F, the kernel is 3x3 with stride 1 (`flat`);
                     // `scratch` has the margin and `flat_out` the rounded length it needs.
-                    unsafe {
-                        avx512::flat3x3(
-                            &plane,
-                            &scratch,
-                            taps,
-                            bias[ch],
-                            lo,
-                            hi,
-                            &mut flat_out,
-                            out,
-                        )
-                    }
+                    unsafe { avx512::flat3x3(&plane, scratch, taps, bias[ch], clip, flat_out, out) }
                 }
                 #[cfg(target_arch = "x86_64")]
                 Kernel::Avx2Fma | Kernel::Avx512 if simd3x3 => {
                     // SAFETY: the CPU has AVX2 and FMA and the kernel is 3x3 (`simd3x3`).
-                    unsafe { avx2::plane3x3(&plane, &scratch, taps, bias[ch], lo, hi, out) }
+                    unsafe { avx2::plane3x3(&plane, scratch, taps, bias[ch], clip, out) }
                 }
-                _ => portable_plane(&plane, &scratch, taps, bias[ch], lo, hi, out),
+                _ => portable_plane(&plane, scratch, taps, bias[ch], clip, out),
             }
         }
     });
@@ -231,8 +233,7 @@ fn portable_plane(
     scratch: &[f32],
     taps: &[f32],
     bias: f32,
-    lo: f32,
-    hi: f32,
+    Clip { lo, hi }: Clip,
     out: &mut [f32],
 ) {
     for (y, out_row) in out.chunks_exact_mut(p.wo).enumerate().take(p.ho) {
@@ -254,7 +255,7 @@ fn portable_plane(
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::Plane;
+    use super::{Clip, Plane};
     use std::arch::x86_64::*;
 
     /// A 3x3 plane, 16 then 8 output columns at a time, the last 1..7 with masked loads.
@@ -267,8 +268,7 @@ mod avx2 {
         scratch: &[f32],
         taps: &[f32],
         bias: f32,
-        lo: f32,
-        hi: f32,
+        Clip { lo, hi }: Clip,
         out: &mut [f32],
     ) {
         assert!(p.kh == 3 && p.kw == 3 && taps.len() == 9 && out.len() >= p.ho * p.wo);
@@ -335,7 +335,7 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::Plane;
+    use super::{Clip, Plane};
     use std::arch::x86_64::*;
 
     /// A stride-1 3x3 plane computed over the flattened scratch: flat output `i = y * we + x`
@@ -346,14 +346,12 @@ mod avx512 {
     /// # Safety
     /// The CPU must support AVX-512F; `p.kh == p.kw == 3`, `p.sh == p.sw == 1`.
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn flat3x3(
         p: &Plane,
         scratch: &[f32],
         taps: &[f32],
         bias: f32,
-        lo: f32,
-        hi: f32,
+        Clip { lo, hi }: Clip,
         flat: &mut [f32],
         out: &mut [f32],
     ) {
@@ -411,10 +409,7 @@ impl DepthwiseConv2d {
         kernel: Kernel,
     ) -> TractResult<Self> {
         let c = geometry.channels;
-        ensure!(
-            geometry.out_hw().is_some(),
-            "kernel does not fit: {geometry:?}"
-        );
+        geometry.output_shape(c)?;
         ensure!(weights.len() == c * geometry.kernel.0 * geometry.kernel.1);
         ensure!(bias.len() == c);
         Ok(Self {
@@ -427,11 +422,7 @@ impl DepthwiseConv2d {
     }
 
     fn output_shape(&self) -> TractResult<[usize; 4]> {
-        let (ho, wo) = self
-            .geometry
-            .out_hw()
-            .ok_or_else(|| format_err!("kernel does not fit"))?;
-        Ok([1, self.geometry.channels, ho, wo])
+        self.geometry.output_shape(self.geometry.channels)
     }
 }
 
@@ -457,10 +448,10 @@ impl EvalOp for DepthwiseConv2d {
         let input = args_1!(inputs);
         let g = &self.geometry;
         ensure!(
-            input.shape() == [1, g.channels, g.in_hw.0, g.in_hw.1],
-            "PostureDepthwiseConv2d: input shape {:?}, expected {:?}",
+            input.shape() == g.input_shape(),
+            "{OP_TYPE}: input shape {:?}, expected {:?}",
             input.shape(),
-            [1, g.channels, g.in_hw.0, g.in_hw.1]
+            g.input_shape()
         );
         // SAFETY: `depthwise` writes every output value before anyone reads it (or fails, and
         // the tensor is dropped unread).
@@ -549,33 +540,8 @@ pub fn register(ops: &mut OnnxOpRegister) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pose::ops::{test_values, tract_conv_plan};
+    use crate::pose::ops::{test_values, tract_reference};
     use proptest::prelude::*;
-
-    fn tract_reference(
-        g: &Geometry,
-        input: &[f32],
-        weights: &[f32],
-        bias: &[f32],
-        clip: Clip,
-    ) -> Vec<f32> {
-        let (c, (h, w)) = (g.channels, g.in_hw);
-        let plan = tract_conv_plan(g, g.channels, g.channels, weights, bias).unwrap();
-        let out = plan
-            .run(tvec![
-                Tensor::from_shape(&[1, c, h, w], input)
-                    .unwrap()
-                    .into_tvalue()
-            ])
-            .unwrap();
-        let view = out[0].try_as_plain_ram().unwrap();
-        let Clip { lo, hi } = clip;
-        view.as_slice::<f32>()
-            .unwrap()
-            .iter()
-            .map(|v| v.max(lo).min(hi))
-            .collect()
-    }
 
     fn check(g: Geometry, seed: u64, clip: Option<(f32, f32)>) {
         let clip = clip.map_or(Clip::NONE, |(lo, hi)| Clip::new(lo, hi));
@@ -584,7 +550,7 @@ mod tests {
         let input = test_values(c * h * w, &mut state);
         let weights = test_values(c * kh * kw, &mut state);
         let bias = test_values(c, &mut state);
-        let expected = tract_reference(&g, &input, &weights, &bias, clip);
+        let expected = tract_reference(&g, g.channels, g.channels, &input, &weights, &bias, clip);
         let (ho, wo) = g.out_hw().unwrap();
         for kernel in Kernel::ALL.into_iter().filter(|k| k.supported()) {
             let mut out = vec![f32::NAN; c * ho * wo];

@@ -33,6 +33,22 @@ impl Geometry {
         }
         Some(((hp - kh) / sh + 1, (wp - kw) / sw + 1))
     }
+
+    /// The input tensor's shape, `[1, C, H, W]`.
+    pub fn input_shape(&self) -> [usize; 4] {
+        [1, self.channels, self.in_hw.0, self.in_hw.1]
+    }
+
+    /// The output tensor's shape with `filters` output channels, `[1, filters, Ho, Wo]`.
+    ///
+    /// # Errors
+    /// When the kernel does not fit the padded input.
+    pub fn output_shape(&self, filters: usize) -> TractResult<[usize; 4]> {
+        let (ho, wo) = self
+            .out_hw()
+            .ok_or_else(|| format_err!("kernel larger than its padded input: {self:?}"))?;
+        Ok([1, filters, ho, wo])
+    }
 }
 
 /// Which inner loop runs.
@@ -259,6 +275,29 @@ pub fn tract_conv_plan(
     let y = model.wire_node("conv", expand(conv), &[x, k, b])?;
     model.select_output_outlets(&y)?;
     model.into_optimized()?.into_runnable()
+}
+
+/// tract's convolution of `input` (see [`tract_conv_plan`]), each output then clamped to `clip`:
+/// what the ops' tests compare with.
+#[cfg(test)]
+pub(crate) fn tract_reference(
+    g: &Geometry,
+    co: usize,
+    group: usize,
+    input: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    clip: Clip,
+) -> Vec<f32> {
+    let plan = tract_conv_plan(g, co, group, weights, bias).unwrap();
+    let x = Tensor::from_shape(&g.input_shape(), input).unwrap();
+    let out = plan.run(tvec![x.into_tvalue()]).unwrap();
+    let view = out[0].try_as_plain_ram().unwrap();
+    view.as_slice::<f32>()
+        .unwrap()
+        .iter()
+        .map(|v| v.max(clip.lo).min(clip.hi))
+        .collect()
 }
 
 /// `n` reproducible values in [-2, 2) from `state` (xorshift), for the ops' tests.
