@@ -139,83 +139,62 @@ def rewrite_resizes(m, inits):
     return count
 
 
-def rewrite_depthwise(g, inits):
-    consumers = consumers_of(g)
-    fused = plain = 0
-    for n in list(g.node):
-        if n.op_type != "Conv":
-            continue
-        a = attrs(n)
-        w = inits[n.input[1]]
-        if a.get("group", 1) == 1 or w.shape[1] != 1 or a["group"] != w.shape[0]:
-            continue
-        assert a.get("dilations", [1, 1]) == [1, 1]
-        inputs, kw = conv_inputs_and_attrs(g, n, a, w)
-        out = n.output[0]
-        nxt = consumers.get(out, [])
-        drop = []
-        if len(nxt) == 1 and nxt[0].op_type == "Clip" and len(nxt[0].input) == 3:
-            clip = nxt[0]
-            kw["clip_min"] = float(inits[clip.input[1]])
-            kw["clip_max"] = float(inits[clip.input[2]])
-            out = clip.output[0]
-            drop.append(clip)
-            fused += 1
-        else:
-            plain += 1
-        pos = list(g.node).index(n)
-        g.node.remove(n)
-        for d in drop:
-            g.node.remove(d)
-        g.node.insert(pos, helper.make_node(DW_OP, inputs, [out], name=n.name or out,
-                                            domain=DOMAIN, **kw))
-    return fused, plain
-
-
-def rewrite_dense(m, inits):
-    """Each dense Conv (group 1) -> PostureConv2d, fusing a single following Clip or Relu, or a residual Add."""
+def rewrite_convs(m, inits, op_type, selects, fusions):
+    """Each Conv whose attributes and weights `selects` accepts becomes one `op_type` node, with the one
+    node that alone follows it fused in when its kind is in `fusions`: "clip" (a Clip with constant
+    bounds, as clip_min/clip_max), "relu" (as clip 0..+inf), "add" (a residual Add of a same-shaped
+    tensor, as a fourth input). Returns how many of each kind, and "plain" for none."""
     g = m.graph
-    shapes = inferred_shapes(m)
+    shapes = inferred_shapes(m) if "add" in fusions else {}
     consumers = consumers_of(g)
-    counts = {"clip": 0, "relu": 0, "add": 0, "plain": 0}
+    counts = {kind: 0 for kind in [*fusions, "plain"]}
     for n in list(g.node):
         if n.op_type != "Conv":
             continue
         a = attrs(n)
         w = inits[n.input[1]]
-        if a.get("group", 1) != 1:
+        if not selects(a, w):
             continue
         assert a.get("dilations", [1, 1]) == [1, 1] and a.get("auto_pad", b"NOTSET") == b"NOTSET"
         inputs, kw = conv_inputs_and_attrs(g, n, a, w)
         out = n.output[0]
         nxt = consumers.get(out, [])
-        fused = None
-        if len(nxt) == 1 and nxt[0].op_type == "Clip" and len(nxt[0].input) == 3:
-            kw["clip_min"] = float(inits[nxt[0].input[1]])
-            kw["clip_max"] = float(inits[nxt[0].input[2]])
-            fused, kind = nxt[0], "clip"
-        elif len(nxt) == 1 and nxt[0].op_type == "Relu":
+        follower = nxt[0] if len(nxt) == 1 else None
+        fused, kind = None, "plain"
+        if follower is None:
+            pass
+        elif "clip" in fusions and follower.op_type == "Clip" and len(follower.input) == 3:
+            kw["clip_min"] = float(inits[follower.input[1]])
+            kw["clip_max"] = float(inits[follower.input[2]])
+            fused, kind = follower, "clip"
+        elif "relu" in fusions and follower.op_type == "Relu":
             kw["clip_min"], kw["clip_max"] = 0.0, float("inf")
-            fused, kind = nxt[0], "relu"
-        elif len(nxt) == 1 and nxt[0].op_type == "Add":
-            other = [i for i in nxt[0].input if i != out]
+            fused, kind = follower, "relu"
+        elif "add" in fusions and follower.op_type == "Add":
+            other = [i for i in follower.input if i != out]
             if (len(other) == 1 and other[0] not in inits and shapes.get(other[0]) == shapes.get(out)
                     and all(d > 0 for d in shapes.get(out, [0]))):
                 inputs.append(other[0])
-                fused, kind = nxt[0], "add"
-        if fused is None:
-            kind = "plain"
-        else:
+                fused, kind = follower, "add"
+        if fused is not None:
             out = fused.output[0]
         counts[kind] += 1
         # At the fused node's place: every input (the residual included) exists by then.
         anchor = fused if fused is not None else n
         pos = list(g.node).index(anchor)
-        g.node.insert(pos, helper.make_node(CONV_OP, inputs, [out], name=n.name or out, domain=DOMAIN, **kw))
+        g.node.insert(pos, helper.make_node(op_type, inputs, [out], name=n.name or out, domain=DOMAIN, **kw))
         g.node.remove(n)
         if fused is not None:
             g.node.remove(fused)
     return counts
+
+
+def is_depthwise(a, w):
+    return a.get("group", 1) != 1 and w.shape[1] == 1 and a["group"] == w.shape[0]
+
+
+def is_dense(a, w):
+    return a.get("group", 1) == 1
 
 
 def prune_initializers(g):
@@ -257,18 +236,17 @@ def main():
     prune_initializers(m.graph)
     onnx.checker.check_model(m)
     self_check(src, m, k, off)
-    n_fused = n_plain = 0
-    dense = {}
+    dense = depthwise = {}
     if not standard_only:
-        dense = rewrite_dense(m, inits)
-        n_fused, n_plain = rewrite_depthwise(m.graph, inits)
+        dense = rewrite_convs(m, inits, CONV_OP, is_dense, ["clip", "relu", "add"])
+        depthwise = rewrite_convs(m, inits, DW_OP, is_depthwise, ["clip"])
         m.opset_import.append(helper.make_opsetid(DOMAIN, 1))
     prune_initializers(m.graph)
     del m.graph.value_info[:]
     m.doc_string = "posture prepared model: see models/prepare.py"
     onnx.save(m, dst)
     print(f"prepare: {dst}: input normalisation x = v * {k!r} (f32 bits {np.float32(k).view(np.uint32):#010x})"
-          f" - {off!r}; {n_resize} Resize -> MatMul; depthwise: {n_fused} fused with Clip, {n_plain} plain;"
+          f" - {off!r}; {n_resize} Resize -> MatMul; depthwise: {depthwise};"
           f" dense: {dense}")
 
 
