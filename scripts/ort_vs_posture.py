@@ -16,23 +16,12 @@ import json
 import pathlib
 import statistics
 import subprocess
-import time
 
-import numpy as np
 import onnxruntime as ort
 
+from ort_bench import bare_inference
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-def ort_p50(sess, name, x, frames):
-    for _ in range(5):
-        sess.run(None, {name: x})
-    ms = []
-    for _ in range(frames):
-        t = time.perf_counter()
-        sess.run(None, {name: x})
-        ms.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(ms)
 
 
 def main():
@@ -43,18 +32,11 @@ def main():
     ap.add_argument("--engine", default="fast", choices=["fast", "tract-plain"])
     ap.add_argument("--posture", default=str(ROOT / "target" / "release" / "posture"))
     a = ap.parse_args()
-    size = 192 if a.model == "lightning" else 256
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(ROOT / "models" / f"movenet_singlepose_{a.model}_v4.onnx"), so,
-                                providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(0).integers(0, 255, (1, size, size, 3)).astype(np.int32)
-    name = sess.get_inputs()[0].name
+    onnxruntime_ms = bare_inference(a.model)
     ratios = []
     print(f"{a.model}, onnxruntime {ort.__version__} vs posture --engine {a.engine}, {a.frames} frames per round")
     for r in range(a.rounds):
-        o = ort_p50(sess, name, x, a.frames)
+        o = statistics.median(onnxruntime_ms(a.frames, warmup=5))
         out = subprocess.run([a.posture, "bench", "--model", a.model, "--engine", a.engine,
                               "--frames", str(a.frames), "--json"], check=True, capture_output=True, text=True)
         p = json.loads(out.stdout)["total"]["p50_ms"]
