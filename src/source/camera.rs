@@ -7,11 +7,12 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use nokhwa::Camera;
-use nokhwa::pixel_format::RgbFormat;
 use nokhwa::utils::{
     ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
 };
 
+use super::decode::{PixelLayout, decode_into};
+use super::modes::{CameraMode, choose};
 use super::{FrameSource, SourceError};
 use crate::frame::{Frame, Resolution};
 
@@ -52,22 +53,32 @@ pub fn list_cameras() -> Result<Vec<CameraListing>, SourceError> {
         .collect())
 }
 
-/// Decodes one camera buffer (MJPEG, YUYV or another format nokhwa knows) into `frame`'s RGB
-/// bytes, reusing its allocation.
+/// The pixel layout of one of nokhwa's frame formats.
+pub fn layout_of(format: FrameFormat) -> PixelLayout {
+    match format {
+        FrameFormat::MJPEG => PixelLayout::Mjpeg,
+        FrameFormat::YUYV => PixelLayout::Yuyv,
+        FrameFormat::NV12 => PixelLayout::Nv12,
+        FrameFormat::GRAY => PixelLayout::Grey,
+        FrameFormat::RAWRGB => PixelLayout::Rgb24,
+        FrameFormat::RAWBGR => PixelLayout::Bgr24,
+    }
+}
+
+/// Decodes one camera buffer (MJPEG, YUYV, NV12, grey or raw RGB) into `frame`'s RGB bytes,
+/// reusing its allocation, with posture's own Rust decoders ([`super::decode`]).
 ///
 /// # Errors
 /// [`SourceError::CameraLost`] when the bytes do not decode.
 pub fn decode_buffer(buffer: &nokhwa::Buffer, frame: &mut Frame) -> Result<(), SourceError> {
     let res = buffer.resolution();
-    let dst = frame.resize(Resolution::new(res.width(), res.height()));
-    buffer
-        .decode_image_to_buffer::<RgbFormat>(dst)
-        .map_err(|e| {
-            SourceError::CameraLost(format!(
-                "cannot decode a {:?} frame: {e}",
-                buffer.source_frame_format()
-            ))
-        })
+    decode_into(
+        layout_of(buffer.source_frame_format()),
+        Resolution::new(res.width(), res.height()),
+        buffer.buffer(),
+        frame,
+    )
+    .map_err(|e| SourceError::CameraLost(format!("cannot decode a camera frame: {e}")))
 }
 
 /// A live webcam. nokhwa's camera is not `Send`, so it lives on its own thread
@@ -98,21 +109,48 @@ impl Drop for Worker {
     }
 }
 
+/// Every frame format posture decodes, in nokhwa's terms.
+static DECODED: [FrameFormat; 6] = [
+    FrameFormat::MJPEG,
+    FrameFormat::YUYV,
+    FrameFormat::NV12,
+    FrameFormat::GRAY,
+    FrameFormat::RAWRGB,
+    FrameFormat::RAWBGR,
+];
+
+/// The mode a nokhwa camera format describes.
+fn mode_of(format: &CameraFormat) -> CameraMode {
+    CameraMode {
+        fourcc: layout_of(format.format()).fourcc(),
+        resolution: Resolution::new(format.resolution().width(), format.resolution().height()),
+        fps: f64::from(format.frame_rate()),
+    }
+}
+
+/// Opens the camera, lists the modes it offers and streams the one [`choose`] picks for the
+/// request (instead of forcing MJPEG at the requested size, which fails on a YUYV-only camera or
+/// one without that size).
 fn open(request: &CameraRequest) -> Result<Camera, SourceError> {
-    let format = CameraFormat::new(
-        nokhwa::utils::Resolution::new(request.resolution.width, request.resolution.height),
-        FrameFormat::MJPEG,
-        request.fps,
-    );
-    let requested = RequestedFormat::new::<RgbFormat>(RequestedFormatType::Closest(format));
-    let mut camera = Camera::new(CameraIndex::Index(request.index), requested).map_err(|e| {
-        SourceError::NoCamera {
-            detail: format!("camera {}: {e}", request.index),
-        }
-    })?;
-    camera.open_stream().map_err(|e| SourceError::NoCamera {
+    let no_camera = |e: &dyn std::fmt::Display| SourceError::NoCamera {
         detail: format!("camera {}: {e}", request.index),
-    })?;
+    };
+    let any = RequestedFormat::with_formats(RequestedFormatType::None, &DECODED);
+    let mut camera =
+        Camera::new(CameraIndex::Index(request.index), any).map_err(|e| no_camera(&e))?;
+    let offered: Vec<CameraFormat> = camera
+        .compatible_camera_formats()
+        .map_err(|e| no_camera(&e))?;
+    let modes: Vec<CameraMode> = offered.iter().map(mode_of).collect();
+    let chosen =
+        choose(&modes, request.resolution, f64::from(request.fps)).map_err(|e| no_camera(&e))?;
+    if let Some(format) = offered.iter().find(|f| mode_of(f) == chosen) {
+        let exact = RequestedFormat::with_formats(RequestedFormatType::Exact(*format), &DECODED);
+        camera
+            .set_camera_requset(exact)
+            .map_err(|e| no_camera(&e))?;
+    }
+    camera.open_stream().map_err(|e| no_camera(&e))?;
     Ok(camera)
 }
 
@@ -243,24 +281,26 @@ mod tests {
 
     #[test]
     fn mjpeg_and_yuyv_camera_buffers_decode_into_rgb_frames() {
-        // A 4x2 MJPEG frame of one colour.
-        let img = image::RgbImage::from_pixel(4, 2, image::Rgb([200, 40, 40]));
+        // A 32x16 MJPEG frame with detail: the pixels equal the image crate's own decode.
+        let img = image::RgbImage::from_fn(32, 16, |x, y| {
+            image::Rgb([(x * 8) as u8, (y * 16) as u8, ((x + y) * 5) as u8])
+        });
         let mut jpeg = Vec::new();
         img.write_to(
             &mut std::io::Cursor::new(&mut jpeg),
             image::ImageFormat::Jpeg,
         )
         .unwrap();
+        let reference = image::load_from_memory(&jpeg).unwrap().to_rgb8();
         let buf = nokhwa::Buffer::new(
-            nokhwa::utils::Resolution::new(4, 2),
+            nokhwa::utils::Resolution::new(32, 16),
             &jpeg,
             FrameFormat::MJPEG,
         );
         let mut frame = Frame::default();
         decode_buffer(&buf, &mut frame).unwrap();
-        assert_eq!(frame.resolution(), Resolution::new(4, 2));
-        let px = &frame.rgb()[..3];
-        assert!(px[0] > 150 && px[1] < 90 && px[2] < 90, "{px:?}");
+        assert_eq!(frame.resolution(), Resolution::new(32, 16));
+        assert_eq!(frame.rgb(), reference.as_raw().as_slice());
 
         // YUYV (4:2:2): mid grey is Y=128, U=V=128.
         let yuyv = vec![128u8; 4 * 2 * 2];
@@ -270,10 +310,20 @@ mod tests {
             FrameFormat::YUYV,
         );
         decode_buffer(&buf, &mut frame).unwrap();
+        assert_eq!(frame.resolution(), Resolution::new(4, 2));
         assert!(
             frame.rgb().iter().all(|&v| (120..=136).contains(&v)),
             "{:?}",
             frame.rgb()
         );
+
+        // A cut buffer is an error, not a panic.
+        let buf = nokhwa::Buffer::new(
+            nokhwa::utils::Resolution::new(4, 2),
+            &yuyv[..5],
+            FrameFormat::YUYV,
+        );
+        let e = decode_buffer(&buf, &mut frame).unwrap_err();
+        assert!(e.to_string().contains("needs 16 bytes"), "{e}");
     }
 }

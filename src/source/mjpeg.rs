@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use super::{FrameSource, SourceError};
-use crate::frame::{Frame, OwnedImage};
+use crate::frame::Frame;
 
 /// The frames of an MJPEG byte stream, at a fixed frame rate.
 pub struct MjpegSource {
@@ -96,13 +96,13 @@ impl FrameSource for MjpegSource {
             frame: self.next as u64,
             reason,
         };
-        let decoded =
-            image::load_from_memory_with_format(&self.bytes[range], image::ImageFormat::Jpeg)
-                .map_err(|e| err(e.to_string()))?;
-        let image = OwnedImage::from_dynamic(decoded).map_err(|e| err(e.to_string()))?;
-        frame
-            .resize(image.resolution())
-            .copy_from_slice(&image.to_rgb8());
+        super::decode::decode_into(
+            super::decode::PixelLayout::Mjpeg,
+            frame.resolution(),
+            &self.bytes[range],
+            frame,
+        )
+        .map_err(|e| err(e.to_string()))?;
         let index = self.played as usize * self.frames.len() + self.next;
         frame.t_secs = index as f64 / self.fps;
         self.next += 1;

@@ -3,8 +3,10 @@
 
 #[cfg(feature = "camera")]
 pub mod camera;
+pub mod decode;
 pub mod images;
 pub mod mjpeg;
+pub mod modes;
 pub mod synthetic;
 pub mod video;
 
