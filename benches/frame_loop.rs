@@ -1,8 +1,13 @@
 //! Per-frame cost of the pose hot loop.
 //!
-//! Groups (the `tract-plain` and `fast` engines side by side in each, see `--engine`):
+//! Groups (the `tract-plain` and `fast` engines side by side where they differ, see `--engine`):
+//! - `mjpeg`: a 640x480 and a 1280x720 MJPEG camera frame (a real picture, JPEG quality 85)
+//!   decoded to RGB into a reused frame by posture's decoder (zune-jpeg); with
+//!   `--features bench-mozjpeg` also by nokhwa's own decoder (mozjpeg, which posture no longer
+//!   builds: it needs nasm), for comparison.
 //! - `letterbox`: a 640x480 and a 1280x720 RGB frame into Lightning's 192x192 input: int32 NHWC
-//!   (`tract-plain`) or normalised f32 NCHW (`fast`); the resampling and conversion, no inference.
+//!   (an original model file's input) or normalised f32 NCHW (the embedded prepared graph's); the
+//!   resampling and conversion, no inference.
 //! - `depthwise`: all 24 depthwise layers of Lightning, then of Thunder (their real shapes,
 //!   random weights):
 //!   tract's own kernel vs posture's (`posture_avx512` and `posture_avx2` where the CPU has
@@ -39,12 +44,12 @@ fn letterbox(c: &mut Criterion) {
         let mut planar = vec![0f32; 192 * 192 * 3];
         g.throughput(Throughput::Elements(u64::from(w * h)));
         g.bench_with_input(
-            BenchmarkId::new("tract-plain", format!("{w}x{h}")),
+            BenchmarkId::new("nhwc_i32", format!("{w}x{h}")),
             &frame,
             |b, frame| b.iter(|| lb.fill_rgb_i32(black_box(frame.view()), &mut out)),
         );
         g.bench_with_input(
-            BenchmarkId::new("fast", format!("{w}x{h}")),
+            BenchmarkId::new("nchw_f32", format!("{w}x{h}")),
             &frame,
             |b, frame| {
                 b.iter(|| {
@@ -52,6 +57,64 @@ fn letterbox(c: &mut Criterion) {
                 })
             },
         );
+    }
+    g.finish();
+}
+
+/// A camera-like MJPEG frame of `w`x`h`: the demo clip's first picture resized, JPEG quality 85.
+fn mjpeg_frame(w: u32, h: u32) -> Vec<u8> {
+    use posture::source::decode::{PixelLayout, decode_into};
+    use posture::source::mjpeg::DEMO_CLIP;
+    let end = DEMO_CLIP
+        .windows(2)
+        .position(|p| p == [0xFF, 0xD9])
+        .map_or(DEMO_CLIP.len(), |i| i + 2);
+    let mut first = posture::frame::Frame::default();
+    decode_into(
+        PixelLayout::Mjpeg,
+        Resolution::new(1, 1),
+        &DEMO_CLIP[..end],
+        &mut first,
+    )
+    .unwrap_or_else(|e| panic!("the demo clip decodes: {e}"));
+    let res = first.resolution();
+    let img = image::RgbImage::from_raw(res.width, res.height, first.rgb().to_vec())
+        .unwrap_or_else(|| panic!("a whole frame"));
+    let img = image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle);
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85)
+        .encode_image(&img)
+        .unwrap_or_else(|e| panic!("encodes: {e}"));
+    jpeg
+}
+
+fn mjpeg(c: &mut Criterion) {
+    use posture::source::decode::{PixelLayout, decode_into};
+    let mut g = c.benchmark_group("mjpeg");
+    for (w, h) in [(640u32, 480u32), (1280, 720)] {
+        let jpeg = mjpeg_frame(w, h);
+        let res = Resolution::new(w, h);
+        g.throughput(Throughput::Elements(u64::from(w * h)));
+        let mut frame = posture::frame::Frame::default();
+        g.bench_with_input(
+            BenchmarkId::new("posture", format!("{w}x{h}")),
+            &jpeg,
+            |b, jpeg| b.iter(|| decode_into(PixelLayout::Mjpeg, res, black_box(jpeg), &mut frame)),
+        );
+        #[cfg(feature = "bench-mozjpeg")]
+        {
+            use nokhwa::pixel_format::RgbFormat;
+            let buffer = nokhwa::Buffer::new(
+                nokhwa::utils::Resolution::new(w, h),
+                &jpeg,
+                nokhwa::utils::FrameFormat::MJPEG,
+            );
+            let mut out = vec![0u8; (w * h * 3) as usize];
+            g.bench_function(
+                BenchmarkId::new("nokhwa_mozjpeg", format!("{w}x{h}")),
+                |b| b.iter(|| buffer.decode_image_to_buffer::<RgbFormat>(black_box(&mut out))),
+            );
+        }
     }
     g.finish();
 }
@@ -476,6 +539,6 @@ fn hot_loop(c: &mut Criterion) {
 }
 
 criterion_group!(
-    benches, letterbox, depthwise, dense, inference, decode, hot_loop
+    benches, mjpeg, letterbox, depthwise, dense, inference, decode, hot_loop
 );
 criterion_main!(benches);

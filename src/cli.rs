@@ -41,9 +41,9 @@ pub(crate) struct ModelArgs {
     /// Threads for the network's kernels (1 gives the steadiest latency).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub(crate) threads: u16,
-    /// How the bundled model runs: `fast` (the prepared graph with posture's own convolution
-    /// kernels) or `tract-plain` (the original graph, tract alone; for comparison). Same keypoints
-    /// within 1e-4. A --model PATH file runs as it is.
+    /// Whose kernels run the model's convolutions: `fast` (posture's own) or `tract-plain`
+    /// (tract's own ops, for comparison). Same keypoints within 1e-4. A --model PATH file that is
+    /// not a prepared graph runs on tract alone either way.
     #[arg(long, value_enum, default_value_t = Engine::Fast)]
     pub(crate) engine: Engine,
 }

@@ -24,7 +24,9 @@ use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::ops::{Clip, ConvAttrs, Geometry, Kernel, constant_f32, shape4};
+use super::ops::{
+    Backend, Clip, ConvAttrs, Geometry, Kernel, constant_f32, shape4, wire_tract_chain,
+};
 
 /// The ONNX op type `models/prepare.py` writes (domain `posture`).
 pub const OP_TYPE: &str = "PostureConv2d";
@@ -671,7 +673,7 @@ impl TypedOp for Conv2d {
 
 /// The ONNX node as parsed, before shapes are known.
 #[derive(Clone, Debug, PartialEq)]
-struct ConvExpansion(ConvAttrs);
+struct ConvExpansion(ConvAttrs, Backend);
 
 impl Expansion for ConvExpansion {
     fn name(&self) -> StaticName {
@@ -706,6 +708,9 @@ impl Expansion for ConvExpansion {
             n == 1 && wci == ci,
             "{prefix}: input [{n}, {ci}, ..] and weights [{co}, {wci}, ..], expected [1, C, H, W] and [Co, C, kh, kw]"
         );
+        if self.1 == Backend::Tract {
+            return wire_tract_chain(&self.0, 1, prefix, model, inputs);
+        }
         let residual = inputs.len() == 4;
         let op = Conv2d::new(
             self.0.kernel,
@@ -729,12 +734,28 @@ fn parse(
     _ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    Ok((expand(ConvExpansion(ConvAttrs::parse(node)?)), vec![]))
+    Ok((
+        expand(ConvExpansion(ConvAttrs::parse(node)?, Backend::Posture)),
+        vec![],
+    ))
 }
 
-/// Lets tract-onnx build `PostureConv2d` nodes.
-pub fn register(ops: &mut OnnxOpRegister) {
-    ops.insert(OP_TYPE, parse);
+fn parse_as_tract(
+    _ctx: &ParsingContext,
+    node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    Ok((
+        expand(ConvExpansion(ConvAttrs::parse(node)?, Backend::Tract)),
+        vec![],
+    ))
+}
+
+/// Lets tract-onnx build `PostureConv2d` nodes, run by `backend`'s code.
+pub fn register(ops: &mut OnnxOpRegister, backend: Backend) {
+    match backend {
+        Backend::Posture => ops.insert(OP_TYPE, parse),
+        Backend::Tract => ops.insert(OP_TYPE, parse_as_tract),
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,9 @@ use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::ops::{Clip, ConvAttrs, Geometry, Kernel, constant_f32, shape4};
+use super::ops::{
+    Backend, Clip, ConvAttrs, Geometry, Kernel, constant_f32, shape4, wire_tract_chain,
+};
 
 /// The ONNX op type `models/prepare.py` writes (domain `posture`).
 pub const OP_TYPE: &str = "PostureDepthwiseConv2d";
@@ -484,7 +486,7 @@ impl TypedOp for DepthwiseConv2d {
 
 /// The ONNX node as parsed, before shapes are known.
 #[derive(Clone, Debug, PartialEq)]
-struct DepthwiseExpansion(ConvAttrs);
+struct DepthwiseExpansion(ConvAttrs, Backend);
 
 impl Expansion for DepthwiseExpansion {
     fn name(&self) -> StaticName {
@@ -514,6 +516,9 @@ impl Expansion for DepthwiseExpansion {
             n == 1 && one == 1 && c == ci,
             "{prefix}: input [{n}, {ci}, ..] and weights [{c}, {one}, ..], expected [1, C, H, W] and [C, 1, kh, kw]"
         );
+        if self.1 == Backend::Tract {
+            return wire_tract_chain(&self.0, c, prefix, model, inputs);
+        }
         let op = DepthwiseConv2d::new(
             self.0.geometry(c, (h, w), (kh, kw)),
             constant_f32(model, inputs[1], prefix, "the weights")?,
@@ -529,12 +534,31 @@ fn parse(
     _ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    Ok((expand(DepthwiseExpansion(ConvAttrs::parse(node)?)), vec![]))
+    Ok((
+        expand(DepthwiseExpansion(
+            ConvAttrs::parse(node)?,
+            Backend::Posture,
+        )),
+        vec![],
+    ))
 }
 
-/// Lets tract-onnx build `PostureDepthwiseConv2d` nodes.
-pub fn register(ops: &mut OnnxOpRegister) {
-    ops.insert(OP_TYPE, parse);
+fn parse_as_tract(
+    _ctx: &ParsingContext,
+    node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    Ok((
+        expand(DepthwiseExpansion(ConvAttrs::parse(node)?, Backend::Tract)),
+        vec![],
+    ))
+}
+
+/// Lets tract-onnx build `PostureDepthwiseConv2d` nodes, run by `backend`'s code.
+pub fn register(ops: &mut OnnxOpRegister, backend: Backend) {
+    match backend {
+        Backend::Posture => ops.insert(OP_TYPE, parse),
+        Backend::Tract => ops.insert(OP_TYPE, parse_as_tract),
+    }
 }
 
 #[cfg(test)]

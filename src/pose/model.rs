@@ -1,6 +1,7 @@
 //! Which MoveNet model to run: the two bundled in the binary, or a file.
 
 use std::borrow::Cow;
+use std::io::Read;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -8,27 +9,26 @@ use sha2::{Digest, Sha256};
 
 use crate::error::PoseError;
 
-/// MoveNet SinglePose Lightning v4 (192x192 input), embedded in the binary.
-pub static LIGHTNING_ONNX: &[u8] =
-    include_bytes!("../../models/movenet_singlepose_lightning_v4.onnx");
-/// MoveNet SinglePose Thunder v4 (256x256 input), embedded in the binary.
-pub static THUNDER_ONNX: &[u8] = include_bytes!("../../models/movenet_singlepose_thunder_v4.onnx");
-/// sha256 of [`LIGHTNING_ONNX`] (checked by a test against the file).
+/// sha256 of `models/movenet_singlepose_lightning_v4.onnx`, the original Lightning v4 file (192x192
+/// input) the embedded graph was prepared from (checked by a test against the file). Not embedded:
+/// pass the file with `--model` to run it as it is.
 pub const LIGHTNING_SHA256: &str =
     "9d0308f3b9c0b89752d3900cf00cdaadcf8d68dd90b23d240346ea86a3fab7de";
-/// sha256 of [`THUNDER_ONNX`] (checked by a test against the file).
+/// sha256 of `models/movenet_singlepose_thunder_v4.onnx`, the original Thunder v4 file (256x256).
 pub const THUNDER_SHA256: &str = "d5a7dd7f95062da471f83de6149dc13177dbfde1fecaf0865aead08c3398c178";
 
-/// Lightning after `models/prepare.py` (float NCHW input, posture's convolution ops), embedded.
-pub static LIGHTNING_PREPARED_ONNX: &[u8] =
-    include_bytes!("../../models/movenet_singlepose_lightning_v4_prepared.onnx");
-/// Thunder after `models/prepare.py`, embedded.
-pub static THUNDER_PREPARED_ONNX: &[u8] =
-    include_bytes!("../../models/movenet_singlepose_thunder_v4_prepared.onnx");
-/// sha256 of [`LIGHTNING_PREPARED_ONNX`].
+/// Lightning after `models/prepare.py` (float NCHW input, posture's convolution ops), embedded
+/// zlib-compressed (the graph's bytes shrink by 40%, which keeps the binary small): both engines
+/// run it. [`ModelSpec::bytes`] inflates it.
+static LIGHTNING_PREPARED_ZLIB: &[u8] =
+    include_bytes!("../../models/movenet_singlepose_lightning_v4_prepared.onnx.zlib");
+/// Thunder after `models/prepare.py`, embedded the same way.
+static THUNDER_PREPARED_ZLIB: &[u8] =
+    include_bytes!("../../models/movenet_singlepose_thunder_v4_prepared.onnx.zlib");
+/// sha256 of the prepared Lightning graph (`models/movenet_singlepose_lightning_v4_prepared.onnx`).
 pub const LIGHTNING_PREPARED_SHA256: &str =
     "efe322a60f6fe8f4720a8f4763d9bd996c0642d5671abddc4f4605a13ffe1ce1";
-/// sha256 of [`THUNDER_PREPARED_ONNX`].
+/// sha256 of the prepared Thunder graph (`models/movenet_singlepose_thunder_v4_prepared.onnx`).
 pub const THUNDER_PREPARED_SHA256: &str =
     "6ca86a339d32053656e4aae5288209ee1efc2fed1f26e20638398c8b12ea1e08";
 
@@ -36,10 +36,12 @@ pub const THUNDER_PREPARED_SHA256: &str =
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Engine {
-    /// The prepared graph (`models/prepare.py`) with posture's own convolution kernels: fastest.
+    /// The prepared graph's convolutions (`models/prepare.py`) run by posture's own kernels:
+    /// fastest.
     #[default]
     Fast,
-    /// The original graph exactly as converted, run by tract alone (for comparison).
+    /// The same graph with each of posture's convolution nodes run as the tract ops it was fused
+    /// from (tract's convolution, clip and add): tract alone, for comparison.
     TractPlain,
 }
 
@@ -98,30 +100,31 @@ pub struct ModelBytes {
 }
 
 impl ModelSpec {
-    /// The model's bytes: borrowed from the binary for the bundled ones (the variant `engine`
-    /// runs), read for a path (run as it is, whatever the engine).
+    /// The model's bytes: the prepared graph borrowed from the binary for the bundled ones
+    /// (both engines run it), read for a path (run as it is).
     ///
     /// # Errors
     /// [`PoseError::ModelRead`] when the file cannot be read, [`PoseError::ModelInvalid`] when it
     /// is empty.
-    pub fn bytes(&self, engine: Engine) -> Result<ModelBytes, PoseError> {
-        let bundled = |sha256: &str, bytes: &'static [u8]| {
+    pub fn bytes(&self) -> Result<ModelBytes, PoseError> {
+        let bundled = |sha256: &str, compressed: &'static [u8]| {
+            let mut bytes = Vec::new();
+            flate2::read::ZlibDecoder::new(compressed)
+                .read_to_end(&mut bytes)
+                .map_err(|e| PoseError::ModelInvalid {
+                    name: self.to_string(),
+                    reason: format!("the embedded model does not inflate: {e}"),
+                })?;
             Ok(ModelBytes {
                 name: self.to_string(),
                 sha256: sha256.to_owned(),
-                bytes: Cow::Borrowed(bytes),
+                bytes: Cow::Owned(bytes),
             })
         };
-        match (self, engine) {
-            (ModelSpec::Lightning, Engine::TractPlain) => bundled(LIGHTNING_SHA256, LIGHTNING_ONNX),
-            (ModelSpec::Lightning, Engine::Fast) => {
-                bundled(LIGHTNING_PREPARED_SHA256, LIGHTNING_PREPARED_ONNX)
-            }
-            (ModelSpec::Thunder, Engine::TractPlain) => bundled(THUNDER_SHA256, THUNDER_ONNX),
-            (ModelSpec::Thunder, Engine::Fast) => {
-                bundled(THUNDER_PREPARED_SHA256, THUNDER_PREPARED_ONNX)
-            }
-            (ModelSpec::Path(path), _) => {
+        match self {
+            ModelSpec::Lightning => bundled(LIGHTNING_PREPARED_SHA256, LIGHTNING_PREPARED_ZLIB),
+            ModelSpec::Thunder => bundled(THUNDER_PREPARED_SHA256, THUNDER_PREPARED_ZLIB),
+            ModelSpec::Path(path) => {
                 let bytes = std::fs::read(path).map_err(|source| PoseError::ModelRead {
                     path: path.clone(),
                     source,
@@ -155,14 +158,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn embedded_models_match_their_recorded_sha256() {
-        assert_eq!(sha256_hex(LIGHTNING_ONNX), LIGHTNING_SHA256);
-        assert_eq!(sha256_hex(THUNDER_ONNX), THUNDER_SHA256);
-        assert_eq!(
-            sha256_hex(LIGHTNING_PREPARED_ONNX),
-            LIGHTNING_PREPARED_SHA256
-        );
-        assert_eq!(sha256_hex(THUNDER_PREPARED_ONNX), THUNDER_PREPARED_SHA256);
+    fn models_match_their_recorded_sha256() {
+        let original = |name: &str| {
+            std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("models")
+                    .join(name),
+            )
+            .unwrap()
+        };
+        let lightning = original("movenet_singlepose_lightning_v4.onnx");
+        assert_eq!(sha256_hex(&lightning), LIGHTNING_SHA256);
+        let thunder = original("movenet_singlepose_thunder_v4.onnx");
+        assert_eq!(sha256_hex(&thunder), THUNDER_SHA256);
+        for (spec, sha256, file) in [
+            (
+                ModelSpec::Lightning,
+                LIGHTNING_PREPARED_SHA256,
+                "movenet_singlepose_lightning_v4_prepared.onnx",
+            ),
+            (
+                ModelSpec::Thunder,
+                THUNDER_PREPARED_SHA256,
+                "movenet_singlepose_thunder_v4_prepared.onnx",
+            ),
+        ] {
+            // The embedded (compressed) graph inflates to the prepared file, byte for byte.
+            let embedded = spec.bytes().unwrap();
+            assert_eq!(embedded.sha256, sha256);
+            assert_eq!(sha256_hex(&embedded.bytes), sha256);
+            assert_eq!(sha256_hex(&original(file)), sha256);
+        }
     }
 
     #[test]

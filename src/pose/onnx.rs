@@ -13,6 +13,7 @@ use tract_onnx::tract_core::runtime::RunOptions;
 
 use super::letterbox::Letterbox;
 use super::model::{Engine, ModelSpec};
+use super::ops::Backend;
 use super::{Estimate, Joint, Keypoint, Pose, PoseEstimator, StageTimings};
 use crate::error::PoseError;
 use crate::frame::ImageView;
@@ -68,6 +69,7 @@ pub struct OnnxEstimator {
     sha256: String,
     size: u32,
     layout: Layout,
+    engine: Engine,
     state: TypedSimpleState,
     // Invariant: shape and type as `layout` says. Shared with tract only during `infer`, so it is
     // exclusively ours (and writable in place) between runs.
@@ -111,11 +113,16 @@ fn square_input_side(model: &TypedModel) -> anyhow::Result<(u32, Layout)> {
     Ok((u32::try_from(side).context("input side too large")?, layout))
 }
 
-/// tract-onnx with posture's own ops registered.
-fn onnx_with_posture_ops() -> tract_onnx::Onnx {
+/// tract-onnx that reads posture's ops in prepared graphs, run by posture's kernels (`fast`) or
+/// as the tract ops they were fused from (`tract-plain`).
+fn onnx_with_posture_ops(engine: Engine) -> tract_onnx::Onnx {
+    let backend = match engine {
+        Engine::Fast => Backend::Posture,
+        Engine::TractPlain => Backend::Tract,
+    };
     let mut onnx = onnx();
-    super::dwconv::register(&mut onnx.op_register);
-    super::conv::register(&mut onnx.op_register);
+    super::dwconv::register(&mut onnx.op_register, backend);
+    super::conv::register(&mut onnx.op_register, backend);
     onnx
 }
 
@@ -127,9 +134,9 @@ impl OnnxEstimator {
     /// are not a MoveNet SinglePose ONNX model, [`PoseError::ThreadPool`] when the pool for
     /// `threads > 1` cannot start.
     pub fn load(spec: &ModelSpec, options: &OnnxOptions) -> Result<Self, PoseError> {
-        let model = spec.bytes(options.engine)?;
+        let model = spec.bytes()?;
         let name = model.name;
-        let typed = onnx_with_posture_ops()
+        let typed = onnx_with_posture_ops(options.engine)
             .model_for_read(&mut &*model.bytes)
             .and_then(|m| m.into_typed())
             .map_err(|e| invalid(&name, format!("{e:#}")))?;
@@ -165,6 +172,7 @@ impl OnnxEstimator {
             sha256: model.sha256,
             size,
             layout,
+            engine: options.engine,
             state,
             input: Arc::new(input),
             letterbox: None,
@@ -297,12 +305,10 @@ impl OnnxEstimator {
         &self.raw
     }
 
-    /// How this model runs ([`Engine::Fast`] for a prepared graph).
+    /// Whose kernels run the prepared graph's convolutions (a graph without posture's ops runs on
+    /// tract alone whatever the engine).
     pub fn engine(&self) -> Engine {
-        match self.layout {
-            Layout::NhwcI32 => Engine::TractPlain,
-            Layout::NchwF32 => Engine::Fast,
-        }
+        self.engine
     }
 
     /// Stage 3: the last output as keypoints in the last frame's pixels.

@@ -91,6 +91,15 @@ impl Kernel {
     pub const ALL: [Kernel; 3] = [Kernel::Portable, Kernel::Avx2Fma, Kernel::Avx512];
 }
 
+/// Whose code runs posture's nodes in a prepared graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// posture's own kernels (the `fast` engine).
+    Posture,
+    /// tract's own ops, the chain the node was fused from (the `tract-plain` engine).
+    Tract,
+}
+
 /// The range every output of a layer is clamped to (ReLU6 is 0..6, ReLU 0..+inf, none
 /// -inf..+inf). Compared by bits, so the ops that hold one are `Eq`.
 #[derive(Clone, Copy, Debug)]
@@ -208,6 +217,49 @@ impl ConvAttrs {
             s.equals(&outputs[0].shape[3], wo.to_dim())
         })
     }
+}
+
+/// The `tract-plain` engine's reading of one of posture's nodes: the chain `models/prepare.py`
+/// fused it from, as tract's own ops — tract's convolution (hir `Conv` in `group` groups, with the
+/// bias, input 2), then the clip (when the node has one), then the residual add (input 3, when
+/// present). So one embedded prepared graph runs either on posture's kernels or on tract's.
+///
+/// # Errors
+/// When tract refuses the layer.
+pub(crate) fn wire_tract_chain(
+    attrs: &ConvAttrs,
+    group: usize,
+    prefix: &str,
+    model: &mut TypedModel,
+    inputs: &[OutletId],
+) -> TractResult<TVec<OutletId>> {
+    use tract_onnx::tract_hir::ops::cnn::{Conv, PaddingSpec};
+    let conv = Conv::default()
+        .group(group)
+        .strides(tvec![attrs.strides.0, attrs.strides.1])
+        .padding(PaddingSpec::Explicit(
+            tvec![attrs.pads[0], attrs.pads[1]],
+            tvec![attrs.pads[2], attrs.pads[3]],
+        ))
+        .bias_input(2);
+    let mut wire = conv.wire(prefix, model, &inputs[..3])?;
+    if attrs.clip != Clip::NONE {
+        let bound = |v: f32| v.is_finite().then_some(v);
+        let clip = tract_onnx::tract_hir::ops::activations::Clip::new(
+            bound(attrs.clip.lo),
+            bound(attrs.clip.hi),
+        );
+        wire = clip.wire(&format!("{prefix}.clip"), model, &wire)?;
+    }
+    if let Some(&residual) = inputs.get(3) {
+        wire = tract_onnx::tract_hir::ops::logic::wire_with_rank_broadcast(
+            format!("{prefix}.residual"),
+            model,
+            tract_onnx::tract_hir::ops::math::add(),
+            &[wire[0], residual],
+        )?;
+    }
+    Ok(wire)
 }
 
 /// The fixed 4-D shape of `outlet`, or an error naming the node (`prefix`) and `what` it is.
