@@ -153,11 +153,11 @@ fn a_corrupt_model_is_one_error_line_and_exit_2() {
     std::fs::write(&garbage, b"definitely not a protobuf \x00\x01\x02\xff\xfe").unwrap();
     // The real model cut in half.
     let truncated = dir.path().join("truncated.onnx");
-    std::fs::write(
-        &truncated,
-        &posture::pose::model::LIGHTNING_ONNX[..4_000_000],
+    let model = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/movenet_singlepose_lightning_v4.onnx"),
     )
     .unwrap();
+    std::fs::write(&truncated, &model[..4_000_000]).unwrap();
     let empty = dir.path().join("empty.onnx");
     std::fs::write(&empty, b"").unwrap();
     for model in [&garbage, &truncated, &empty] {
@@ -299,8 +299,38 @@ fn demo_runs_headless_to_the_end_of_the_clip_with_status_lines() {
     );
 }
 
+/// A machine without ffmpeg (here: an empty PATH): `--video` is one line saying what to install,
+/// exit 2, for every command that reads video.
+#[test]
+fn video_without_ffmpeg_is_one_line_saying_to_install_it() {
+    let empty = tempfile::tempdir().unwrap();
+    let video = fixture("pose2sim_cam01_small_faststart.mp4");
+    for cmd in [
+        &["monitor", "--headless"][..],
+        &["calibrate"][..],
+        &["exercise", "sit-tall", "--headless"][..],
+    ] {
+        let mut args: Vec<&str> = cmd.to_vec();
+        args.extend(["--video", video.to_str().unwrap()]);
+        let o = Command::new(env!("CARGO_BIN_EXE_posture"))
+            .args(&args)
+            .env("PATH", empty.path())
+            .output()
+            .expect("the binary runs");
+        assert_one_error_line(&o, "pose2sim_cam01_small_faststart.mp4");
+        assert!(
+            stderr(&o).contains("install ffmpeg"),
+            "{cmd:?}: {}",
+            stderr(&o)
+        );
+    }
+}
+
 #[test]
 fn monitor_analyses_every_frame_of_a_video_offline_as_json_lines() {
+    if !crate::ffmpeg_available("monitor_analyses_every_frame_of_a_video_offline_as_json_lines") {
+        return;
+    }
     let video = fixture("pose2sim_cam01_small_faststart.mp4");
     let o = posture(&[
         "monitor",
@@ -334,6 +364,9 @@ fn monitor_analyses_every_frame_of_a_video_offline_as_json_lines() {
 
 #[test]
 fn a_truncated_video_is_one_error_line_naming_the_file_and_frame() {
+    if !crate::ffmpeg_available("a_truncated_video_is_one_error_line_naming_the_file_and_frame") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let bytes = std::fs::read(fixture("pose2sim_cam01_small_faststart.mp4")).unwrap();
     let cut = dir.path().join("cut.mp4");
@@ -432,11 +465,11 @@ fn a_garbage_calibration_file_is_one_error_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("garbage.json");
     std::fs::write(&bad, "]]] not json").unwrap();
-    let video = fixture("pose2sim_cam01_small_faststart.mp4");
+    let images = fixture("skimage_astronaut.png");
     let o = posture(&[
         "monitor",
-        "--video",
-        video.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
         "--headless",
         "--calibration",
         bad.to_str().unwrap(),
@@ -446,8 +479,8 @@ fn a_garbage_calibration_file_is_one_error_line_and_exit_2() {
     std::fs::write(&old, r#"{"schema_version": 99}"#).unwrap();
     let o = posture(&[
         "monitor",
-        "--video",
-        video.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
         "--headless",
         "--calibration",
         old.to_str().unwrap(),
@@ -461,6 +494,11 @@ fn a_garbage_calibration_file_is_one_error_line_and_exit_2() {
 /// calibrate before exercising.
 #[test]
 fn sit_tall_counts_the_valid_reps_of_the_synthetic_sequence_through_the_real_model() {
+    if !crate::ffmpeg_available(
+        "sit_tall_counts_the_valid_reps_of_the_synthetic_sequence_through_the_real_model",
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let cal = dir.path().join("cal.json");
     let neutral = fixture("sequences/neutral_s102_side.png");
@@ -532,6 +570,11 @@ fn a_malformed_exercise_file_is_one_error_line_with_file_line_and_field() {
 
 #[test]
 fn a_recorded_run_replays_to_the_same_judgements_frame_for_frame_and_exports_to_csv() {
+    if !crate::ffmpeg_available(
+        "a_recorded_run_replays_to_the_same_judgements_frame_for_frame_and_exports_to_csv",
+    ) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let video = fixture("pose2sim_cam01_small_faststart.mp4");
     let o = posture(&[
@@ -607,6 +650,9 @@ fn a_recorded_run_replays_to_the_same_judgements_frame_for_frame_and_exports_to_
 
 #[test]
 fn an_unwritable_record_folder_warns_once_and_the_run_goes_on() {
+    if !crate::ffmpeg_available("an_unwritable_record_folder_warns_once_and_the_run_goes_on") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("not-a-folder");
     std::fs::write(&blocker, b"a file where the folder should be").unwrap();
@@ -910,6 +956,9 @@ fn report_writes_one_html_file_and_history_lists_the_sessions() {
 /// and what was written loads, its summary recomputed.
 #[test]
 fn a_disk_filling_up_mid_run_warns_once_and_keeps_what_was_written() {
+    if !crate::ffmpeg_available("a_disk_filling_up_mid_run_warns_once_and_keeps_what_was_written") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let video = fixture("pose2sim_cam01_small_faststart.mp4");
     // 64 blocks of 512 bytes (POSIX sh) = 32 KiB: the header and some frames fit, not 100
@@ -951,6 +1000,9 @@ fn a_disk_filling_up_mid_run_warns_once_and_keeps_what_was_written() {
 /// H.264 video of every frame beside the session file.
 #[test]
 fn video_is_recorded_only_with_record_video() {
+    if !crate::ffmpeg_available("video_is_recorded_only_with_record_video") {
+        return;
+    }
     let video = fixture("pose2sim_cam01_small_faststart.mp4");
     for with_video in [false, true] {
         let dir = tempfile::tempdir().unwrap();

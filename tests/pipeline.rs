@@ -257,6 +257,11 @@ fn a_panicking_worker_becomes_an_error_not_a_hang() {
 
 #[test]
 fn a_video_file_plays_every_frame_offline_and_a_truncated_one_names_the_frame() {
+    if !crate::ffmpeg_available(
+        "a_video_file_plays_every_frame_offline_and_a_truncated_one_names_the_frame",
+    ) {
+        return;
+    }
     use posture::source::video::VideoSource;
     let path = crate::fixture("pose2sim_cam01_small_faststart.mp4");
     let mut v = VideoSource::open(&path).expect("ffmpeg reads the fixture");
