@@ -73,10 +73,11 @@ impl Settings {
     /// # Errors
     /// [`CalibrationError`] naming the file.
     pub fn load(path: &std::path::Path) -> Result<Self, CalibrationError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CalibrationError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| CalibrationError::ThresholdsRead {
+                path: path.to_owned(),
+                source,
+            })?;
         Self::parse(&text, path)
     }
 }

@@ -40,18 +40,85 @@ pub fn read_image(path: &Path) -> Result<OwnedImage, ImageReadError> {
             path: path.to_owned(),
         });
     }
-    let reader = image::ImageReader::open(path)
-        .map_err(io)?
+    let bytes = std::fs::read(path).map_err(io)?;
+    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
         .with_guessed_format()
         .map_err(io)?;
-    let decoded = reader.decode().map_err(|e| ImageReadError::Decode {
+    let decode_error = |reason: String| ImageReadError::Decode {
         path: path.to_owned(),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    // The JPEG decoder fills a cut-off image with grey instead of failing: check the stream
+    // reaches its end marker first.
+    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_reaches_end(&bytes) {
+        return Err(decode_error(format!(
+            "the JPEG data ends before its end-of-image marker: the file is truncated ({} bytes)",
+            bytes.len()
+        )));
+    }
+    let decoded = reader.decode().map_err(|e| decode_error(e.to_string()))?;
     OwnedImage::from_dynamic(decoded).map_err(|source| ImageReadError::Frame {
         path: path.to_owned(),
         source,
     })
+}
+
+/// Whether a JPEG stream reaches its end-of-image marker (`FF D9`): walks the marker segments
+/// and the entropy-coded data between them, so data appended after the image (motion photos)
+/// and thumbnails inside it do not count.
+pub fn jpeg_reaches_end(b: &[u8]) -> bool {
+    if b.len() < 2 || b[0] != 0xFF || b[1] != 0xD8 {
+        return false;
+    }
+    let mut i = 2;
+    loop {
+        // The next marker: 0xFF, any fill bytes, then its code.
+        while i < b.len() && b[i] != 0xFF {
+            i += 1;
+        }
+        while i < b.len() && b[i] == 0xFF {
+            i += 1;
+        }
+        let Some(&marker) = b.get(i) else {
+            return false;
+        };
+        i += 1;
+        match marker {
+            0xD9 => return true,
+            // Markers without a length: restarts, TEM, and a stuffed zero.
+            0x00 | 0x01 | 0xD0..=0xD7 => continue,
+            _ => {
+                let Some(len) = b
+                    .get(i..i + 2)
+                    .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+                else {
+                    return false;
+                };
+                if len < 2 {
+                    return false;
+                }
+                i += len;
+                if i > b.len() {
+                    return false;
+                }
+                if marker == 0xDA {
+                    // Entropy-coded data runs to the next marker that is not a stuffed zero or
+                    // a restart.
+                    loop {
+                        while i < b.len() && b[i] != 0xFF {
+                            i += 1;
+                        }
+                        match b.get(i + 1) {
+                            None => return false,
+                            Some(0x00 | 0xD0..=0xD7) => i += 2,
+                            Some(0xFF) => i += 1,
+                            Some(_) => break,
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn is_image_file(path: &Path) -> bool {

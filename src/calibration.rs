@@ -54,6 +54,14 @@ pub enum CalibrationError {
     /// The recorded posture is not usable as a baseline.
     #[error("calibration refused: {0}")]
     Refused(String),
+    /// A thresholds file cannot be read.
+    #[error("cannot read thresholds file {path}: {source}; pass another --thresholds file")]
+    ThresholdsRead {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A thresholds file is not valid.
     #[error("thresholds file {path} is not valid: {reason}")]
     Thresholds {
@@ -113,17 +121,52 @@ impl Baseline {
         };
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
-        let version = value
-            .get("schema_version")
-            .and_then(serde_json::Value::as_u64)
-            .ok_or_else(|| malformed("no schema_version".into()))?;
+        let version = match value.get("schema_version") {
+            None => return Err(malformed("no schema_version".into())),
+            Some(v) => match v.as_u64() {
+                Some(n) => n,
+                None => {
+                    return Err(malformed(format!(
+                        "schema_version is {v}, expected the number {SCHEMA_VERSION}"
+                    )));
+                }
+            },
+        };
         if version != u64::from(SCHEMA_VERSION) {
             return Err(CalibrationError::UnknownVersion {
                 path: path.to_owned(),
                 found: version,
             });
         }
-        serde_json::from_value(value).map_err(|e| malformed(e.to_string()))
+        let baseline: Baseline =
+            serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
+        baseline.check().map_err(malformed)?;
+        Ok(baseline)
+    }
+
+    /// Whether every figure is one a calibration can produce: finite means within the range of
+    /// their metric (angles within ±180°, ratios within ±100), spreads from 0 to those limits.
+    fn check(&self) -> Result<(), String> {
+        for (name, stat) in &self.metrics {
+            let limit = if name.ends_with("_ratio") {
+                100.0
+            } else {
+                180.0
+            };
+            if !stat.mean.is_finite() || stat.mean.abs() > limit {
+                return Err(format!(
+                    "metrics.{name}.mean is {}, outside -{limit}..{limit}",
+                    stat.mean
+                ));
+            }
+            if !stat.std.is_finite() || !(0.0..=limit).contains(&stat.std) {
+                return Err(format!(
+                    "metrics.{name}.std is {}, outside 0..{limit}",
+                    stat.std
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Writes the baseline as JSON, creating the folder.
@@ -141,9 +184,7 @@ impl Baseline {
         let text =
             serde_json::to_string_pretty(self).map_err(|e| write(std::io::Error::other(e)))?;
         // Write beside, then rename: a crash never leaves half a calibration.
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text + "\n").map_err(write)?;
-        std::fs::rename(&tmp, path).map_err(write)
+        crate::output::write_atomically(path, (text + "\n").as_bytes()).map_err(|e| write(e.source))
     }
 }
 
@@ -203,6 +244,11 @@ impl Calibrator {
     /// An empty calibrator.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Frames added so far.
+    pub fn frames(&self) -> u32 {
+        self.frames
     }
 
     /// Adds one frame's metrics (`None` view: nobody seen).

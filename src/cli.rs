@@ -1,6 +1,5 @@
 //! Command-line arguments and the commands they run.
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,6 +11,7 @@ use posture::analyze::{self, AnalysisRecord, FailureRecord};
 use posture::bench;
 use posture::draw::{self, Placement, RgbCanvas};
 use posture::frame::Resolution;
+use posture::output::AtomicFile;
 use posture::pose::{
     DEFAULT_SCORE_THRESHOLD, Engine, ModelSpec, OnnxEstimator, OnnxOptions, PoseEstimator,
 };
@@ -103,7 +103,7 @@ enum Command {
         #[arg(long, value_name = "NAME|FILE")]
         exercise: Option<String>,
         /// Keypoints scoring below this are not measured.
-        #[arg(long, default_value_t = DEFAULT_SCORE_THRESHOLD)]
+        #[arg(long, default_value_t = DEFAULT_SCORE_THRESHOLD, value_parser = unit_score)]
         score_threshold: f32,
     },
     /// Export a recorded session for spreadsheets: one CSV row per frame.
@@ -148,10 +148,10 @@ enum Command {
         #[arg(value_name = "NAME|FILE")]
         name: String,
         /// Reps to do (default: the definition's).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         reps: Option<u32>,
         /// Seconds to hold the counted phase (default: the definition's, 10 for sit-tall).
-        #[arg(long, value_name = "SECS")]
+        #[arg(long, value_name = "SECS", value_parser = positive_secs)]
         hold_secs: Option<f64>,
         #[command(flatten)]
         source: SourceArgs,
@@ -171,13 +171,13 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
         /// How long to record.
-        #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+        #[arg(long, default_value_t = 5.0, value_name = "SECS", value_parser = positive_secs)]
         duration_secs: f64,
         /// Write the baseline here instead of the configuration folder.
         #[arg(long, value_name = "FILE")]
         calibration: Option<PathBuf>,
         /// Keypoints scoring below this are not measured.
-        #[arg(long, default_value_t = DEFAULT_SCORE_THRESHOLD)]
+        #[arg(long, default_value_t = DEFAULT_SCORE_THRESHOLD, value_parser = unit_score)]
         score_threshold: f32,
     },
     /// Find the keypoints in images: one JSON line per image (format `posture.analyze` v1).
@@ -196,7 +196,7 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         overlay: Option<PathBuf>,
         /// Keypoints scoring below this are not drawn.
-        #[arg(long, default_value_t = DEFAULT_SCORE_THRESHOLD)]
+        #[arg(long, default_value_t = DEFAULT_SCORE_THRESHOLD, value_parser = unit_score)]
         score_threshold: f32,
     },
     /// Measure the pose hot loop on this machine: p50/p95/p99 milliseconds per stage.
@@ -229,12 +229,80 @@ enum Command {
         #[arg(long)]
         pipeline: bool,
         /// With --pipeline: the synthetic camera's frame rate.
-        #[arg(long, default_value_t = 30.0)]
+        #[arg(long, default_value_t = 30.0, value_parser = positive_fps)]
         camera_fps: f64,
         /// With --pipeline: how long to run.
-        #[arg(long, default_value_t = 20.0)]
+        #[arg(long, default_value_t = 20.0, value_parser = positive_secs)]
         duration_secs: f64,
     },
+}
+
+/// `--...-secs` values: a finite number of seconds greater than 0.
+pub(crate) fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 1e6 => Ok(v),
+        _ => Err(format!(
+            "expected a number of seconds greater than 0 and at most 1000000, got `{s}`"
+        )),
+    }
+}
+
+/// Seconds that may be 0 (`--reconnect-secs 0`: do not retry), finite.
+pub(crate) fn non_negative_secs(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=1e6).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "expected a number of seconds from 0 to 1000000, got `{s}`"
+        )),
+    }
+}
+
+/// A frame rate: finite, greater than 0, at most 1000.
+pub(crate) fn positive_fps(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 1000.0 => Ok(v),
+        _ => Err(format!(
+            "expected frames per second greater than 0 and at most 1000, got `{s}`"
+        )),
+    }
+}
+
+/// A keypoint score threshold: from 0 to 1.
+pub(crate) fn unit_score(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected a score from 0 to 1, got `{s}`")),
+    }
+}
+
+/// An error and its causes on one line, each cause said once: error types whose message already
+/// includes their source (`cannot read X: No such file`) are not followed by the source again.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
+}
+
+/// A clap usage error as one line: its message, without clap's `error:` prefix, usage and tips,
+/// plus where to look.
+pub fn usage_error_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error:").unwrap_or(first).trim();
+    format!("{first} (see `posture --help`)")
 }
 
 /// Whether `e` is a write to a closed pipe (`posture analyze | head`), which is not an error.
@@ -270,7 +338,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             live,
         } => {
             let analyzer = live.analyzer(&source.calibration_key())?;
-            let opened = source.open()?;
+            let opened = source.open("monitor")?;
             let estimator = model.load()?;
             live_cmd::run(opened, estimator, &live, analyzer)
         }
@@ -288,7 +356,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             score_threshold,
         } => {
             let key = source.calibration_key();
-            let opened = source.open()?;
+            let opened = source.open("calibrate")?;
             let estimator = model.load()?;
             live_cmd::calibrate(
                 opened,
@@ -338,7 +406,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             let reps = reps.unwrap_or(def.reps);
             let analyzer = live.analyzer(&source.calibration_key())?;
-            let opened = source.open()?;
+            let opened = source.open(&format!("exercise {name}"))?;
             let estimator = model.load()?;
             live_cmd::exercise(opened, estimator, &live, analyzer, def, reps)
         }
@@ -482,13 +550,13 @@ fn analyze_cmd(
     threshold: f32,
 ) -> anyhow::Result<ExitCode> {
     let mut estimator = model.load()?;
-    let mut sink: Box<dyn Write> = match out {
-        Some(p) => {
-            Box::new(BufWriter::new(File::create(p).with_context(|| {
-                format!("cannot create output file {}", p.display())
-            })?))
-        }
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    // `--out` is written beside and renamed over the file at the end: a failed run leaves the
+    // previous file as it was.
+    let mut file = out.map(AtomicFile::create).transpose()?;
+    let mut stdout = BufWriter::new(std::io::stdout().lock());
+    let sink: &mut dyn Write = match &mut file {
+        Some(f) => f,
+        None => &mut stdout,
     };
     if let Some(dir) = overlay {
         std::fs::create_dir_all(dir)
@@ -504,17 +572,21 @@ fn analyze_cmd(
             Err(e) => (e.path().to_owned(), Err(e.into())),
         };
         match result {
-            Ok(record) => serde_json::to_writer(&mut sink, &record)?,
+            Ok(record) => serde_json::to_writer(&mut *sink, &record)?,
             Err(e) => {
                 failed += 1;
                 // Each error message names the file it is about.
-                eprintln!("posture: error: {e:#}");
-                serde_json::to_writer(&mut sink, &FailureRecord::new(&path, &format!("{e:#}")))?;
+                let line = error_line(&e);
+                eprintln!("posture: error: {line}");
+                serde_json::to_writer(&mut *sink, &FailureRecord::new(&path, &line))?;
             }
         }
         writeln!(sink)?;
     }
     sink.flush()?;
+    if let Some(f) = file {
+        f.commit()?;
+    }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -539,14 +611,17 @@ fn analyze_one(
             draw::skeleton(&mut canvas, &estimate.pose, threshold, Placement::IDENTITY);
         }
         let target = analyze::overlay_path(dir, path);
-        image::save_buffer(
-            &target,
+        let mut png = std::io::Cursor::new(Vec::new());
+        image::write_buffer_with_format(
+            &mut png,
             &rgb,
             r.width,
             r.height,
             image::ExtendedColorType::Rgb8,
+            image::ImageFormat::Png,
         )
-        .with_context(|| format!("cannot write overlay {}", target.display()))?;
+        .with_context(|| format!("cannot encode overlay {}", target.display()))?;
+        posture::output::write_atomically(&target, png.get_ref())?;
     }
     Ok(AnalysisRecord::new(
         path,

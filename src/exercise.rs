@@ -13,22 +13,126 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+/// The metric names conditions can use: every posture metric, `score`, and the joint angles.
+pub const METRICS: [&str; 16] = [
+    "score",
+    "cva_proxy_deg",
+    "neck_flexion_deg",
+    "head_pitch_deg",
+    "trunk_flexion_deg",
+    "head_forward_ratio",
+    "shoulder_tilt_deg",
+    "head_tilt_deg",
+    "lateral_lean_deg",
+    "head_drop_ratio",
+    "head_size_ratio",
+    "knee_angle_deg",
+    "hip_angle_deg",
+    "elbow_angle_deg",
+    "shoulder_angle_deg",
+    "knee_tilt_deg",
+];
+
+fn known_metric<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    if METRICS.contains(&name.as_str()) {
+        Ok(name)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "`metric`: unknown metric `{name}`; known metrics: {}",
+            METRICS.join(", ")
+        )))
+    }
+}
+
+fn finite_bound<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f32>, D::Error> {
+    let v = f32::deserialize(d)?;
+    if v.is_finite() {
+        Ok(Some(v))
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "`min`/`max` must be a finite number, got {v}"
+        )))
+    }
+}
+
+fn secs<'de, D: serde::Deserializer<'de>>(d: D, field: &str) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v.is_finite() && (0.0..=86_400.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "`{field}` must be a number of seconds from 0 to 86400, got {v}"
+        )))
+    }
+}
+
+fn hold_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    secs(d, "hold_secs")
+}
+
+fn grace_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    secs(d, "grace_secs")
+}
+
+fn reps_at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if (1..=10_000).contains(&v) {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "`reps` must be from 1 to 10000, got {v}"
+        )))
+    }
+}
+
+/// A condition as written, checked into a [`Condition`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCondition {
+    #[serde(deserialize_with = "known_metric")]
+    metric: String,
+    #[serde(default, deserialize_with = "finite_bound")]
+    min: Option<f32>,
+    #[serde(default, deserialize_with = "finite_bound")]
+    max: Option<f32>,
+    #[serde(default)]
+    broken: Option<String>,
+}
+
+impl TryFrom<RawCondition> for Condition {
+    type Error = String;
+
+    fn try_from(c: RawCondition) -> Result<Self, String> {
+        match (c.min, c.max) {
+            (None, None) => Err(format!("condition on `{}` needs `min` or `max`", c.metric)),
+            (Some(lo), Some(hi)) if lo > hi => Err(format!(
+                "condition on `{}`: `min` ({lo}) is greater than `max` ({hi}), so it can never hold",
+                c.metric
+            )),
+            _ => Ok(Condition {
+                metric: c.metric,
+                min: c.min,
+                max: c.max,
+                broken: c.broken,
+            }),
+        }
+    }
+}
+
 /// A condition on one metric; the metric must be measured for the condition to hold.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawCondition")]
 pub struct Condition {
     /// Metric name: any posture metric (`trunk_flexion_deg`, `head_drop_ratio`...), `score`, or a
     /// joint angle (`knee_angle_deg`, `hip_angle_deg`, `elbow_angle_deg`, `shoulder_angle_deg`,
-    /// `knee_tilt_deg`).
+    /// `knee_tilt_deg`); see [`METRICS`].
     pub metric: String,
     /// Lowest value allowed.
-    #[serde(default)]
     pub min: Option<f32>,
     /// Highest value allowed.
-    #[serde(default)]
     pub max: Option<f32>,
     /// What to say when this condition breaks a hold, e.g. "trunk leaned forward".
-    #[serde(default)]
     pub broken: Option<String>,
 }
 
@@ -40,11 +144,11 @@ pub struct Phase {
     pub name: String,
     /// What to tell the user, e.g. "Sit tall".
     pub prompt: String,
-    /// How long the conditions must hold (0: reaching them is enough).
-    #[serde(default)]
+    /// How long the conditions must hold (0: reaching them is enough). Required.
+    #[serde(deserialize_with = "hold_secs")]
     pub hold_secs: f64,
     /// Dips shorter than this are forgiven.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "grace_secs")]
     pub grace_secs: f64,
     /// Whether this is the counted hold ("count of ten"): its count is shown, a break rejects
     /// the attempt, and its scores describe the rep.
@@ -62,8 +166,8 @@ pub struct Definition {
     pub name: String,
     /// One line for people.
     pub description: String,
-    /// Reps asked for by default.
-    #[serde(default = "default_reps")]
+    /// Reps asked for by default (1 or more).
+    #[serde(default = "default_reps", deserialize_with = "reps_at_least_one")]
     pub reps: u32,
     /// The phases of one rep, in order.
     pub phases: Vec<Phase>,
@@ -99,6 +203,40 @@ pub enum ExerciseError {
     Unknown(String),
 }
 
+/// A TOML error as `line L: `field`: what`, on one line.
+fn toml_reason(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    // The key written before the value the error points at, on the same line.
+    let before = &text[line_start..start];
+    let field = before.rfind('=').and_then(|eq| {
+        let key = before[..eq].trim_end();
+        let key_start = key
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .map_or(0, |i| i + 1);
+        let key = &key[key_start..];
+        (!key.is_empty() && !message.contains(&format!("`{key}`"))).then(|| key.to_owned())
+    });
+    match field {
+        Some(f) => format!("line {line_no}: `{f}`: {message}"),
+        None => format!("line {line_no}: {message}"),
+    }
+}
+
+/// The line of the `i`-th `[[phases]]` header, when the phases are written as tables.
+fn phase_line(text: &str, i: usize) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with("[[phases]]"))
+        .nth(i)
+        .map(|(n, _)| n + 1)
+}
+
 /// The built-in definitions, from `exercises/`.
 pub const BUILT_IN: [(&str, &str); 5] = [
     ("sit-tall", include_str!("../exercises/sit-tall.toml")),
@@ -118,24 +256,25 @@ impl Definition {
             path: path.to_owned(),
             reason,
         };
-        let d: Definition =
-            toml::from_str(text).map_err(|e| invalid(e.to_string().trim().replace('\n', " ")))?;
+        let d: Definition = toml::from_str(text).map_err(|e| invalid(toml_reason(text, &e)))?;
         if d.phases.is_empty() {
             return Err(invalid(
                 "`phases` is empty: give at least one [[phases]]".into(),
             ));
         }
-        for p in &d.phases {
+        for (i, p) in d.phases.iter().enumerate() {
+            let at = phase_line(text, i).map_or(String::new(), |l| format!("line {l}: "));
             if p.conditions.is_empty() {
-                return Err(invalid(format!("phase `{}` has no conditions", p.name)));
+                return Err(invalid(format!(
+                    "{at}`conditions`: phase `{}` has no conditions",
+                    p.name
+                )));
             }
-            for c in &p.conditions {
-                if c.min.is_none() && c.max.is_none() {
-                    return Err(invalid(format!(
-                        "phase `{}`: condition on `{}` needs `min` or `max`",
-                        p.name, c.metric
-                    )));
-                }
+            if p.counted && p.hold_secs <= 0.0 {
+                return Err(invalid(format!(
+                    "{at}`hold_secs`: the counted phase `{}` needs a hold longer than 0 s",
+                    p.name
+                )));
             }
         }
         Ok(d)
@@ -291,6 +430,27 @@ impl Engine {
             .as_ref()
             .filter(|_| self.phase().counted)
             .map(|h| h.count)
+    }
+
+    /// The phase being held when a hold is in progress: its name, the seconds held so far and
+    /// the seconds it needs (what to tell the user when the source ends mid-hold).
+    pub fn hold_in_progress(&self) -> Option<(&str, f64, f64)> {
+        let h = self.hold.as_ref()?;
+        let p = self.phase();
+        Some((
+            p.name.as_str(),
+            (h.last_good - h.start - h.paused_for).max(0.0),
+            p.hold_secs,
+        ))
+    }
+
+    /// The counted phase's hold time, seconds.
+    pub fn counted_hold_secs(&self) -> Option<f64> {
+        self.def
+            .phases
+            .iter()
+            .find(|p| p.counted)
+            .map(|p| p.hold_secs)
     }
 
     /// Feeds one sample at `t_secs`: whether a person is seen, the metric values, and a note

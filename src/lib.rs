@@ -34,6 +34,7 @@ pub mod geometry;
 pub mod judge;
 pub mod live;
 pub mod metrics;
+pub mod output;
 pub mod pipeline;
 pub mod pose;
 pub mod render;

@@ -40,7 +40,7 @@ pub struct SourceArgs {
     #[arg(long, value_name = "DIR|GLOB")]
     images: Option<String>,
     /// Frame rate at which --images are played.
-    #[arg(long, default_value_t = 10.0, value_name = "FPS")]
+    #[arg(long, default_value_t = 10.0, value_name = "FPS", value_parser = crate::cli::positive_fps)]
     images_fps: f64,
     /// Camera frame size to ask for, width.
     #[arg(long, default_value_t = 640)]
@@ -71,8 +71,26 @@ impl SourceArgs {
         format!("camera-{}", self.camera.unwrap_or(0))
     }
 
-    /// Opens the chosen source.
-    pub fn open(&self) -> anyhow::Result<Box<dyn FrameSource>> {
+    /// Opens the chosen source; `command` (`monitor`, `calibrate`, `exercise sit-tall`) is how
+    /// the user ran it, for the no-camera hint.
+    pub fn open(&self, command: &str) -> anyhow::Result<Box<dyn FrameSource>> {
+        self.open_source().map_err(|e| match e.downcast::<SourceError>() {
+            Ok(SourceError::NoCamera { detail }) => {
+                let demo = if command == "monitor" {
+                    " or `posture demo`"
+                } else {
+                    ""
+                };
+                anyhow::anyhow!(
+                    "no camera available ({detail}); connect one, or run `posture {command} --video FILE`{demo}"
+                )
+            }
+            Ok(other) => other.into(),
+            Err(e) => e,
+        })
+    }
+
+    fn open_source(&self) -> anyhow::Result<Box<dyn FrameSource>> {
         if let Some(path) = &self.video {
             return Ok(Box::new(VideoSource::open(path)?));
         }
@@ -124,10 +142,10 @@ pub struct LiveArgs {
     #[arg(long)]
     as_fast_as_possible: bool,
     /// How long to keep trying to reconnect a camera that stopped delivering frames.
-    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = crate::cli::non_negative_secs)]
     reconnect_secs: f64,
     /// Keypoints scoring below this are not drawn or measured.
-    #[arg(long, default_value_t = DEFAULT_SCORE_THRESHOLD)]
+    #[arg(long, default_value_t = DEFAULT_SCORE_THRESHOLD, value_parser = crate::cli::unit_score)]
     score_threshold: f32,
     /// The user's upright baseline (default: the one `posture calibrate` saved for this camera).
     #[arg(long, value_name = "FILE")]
@@ -321,6 +339,15 @@ type Window = posture::window::LiveWindow;
 struct Window;
 
 #[cfg(feature = "window")]
+fn display_lost() -> bool {
+    posture::window::display_lost()
+}
+#[cfg(not(feature = "window"))]
+fn display_lost() -> bool {
+    false
+}
+
+#[cfg(feature = "window")]
 fn open_window(title: &str) -> Result<Window, String> {
     Window::open(title, 960, 720)
 }
@@ -343,7 +370,8 @@ fn show(_: &mut Window, _: &pipeline::Processed, _: f32, _: &Hud) -> Flow {
 fn stop_on_ctrl_c() -> anyhow::Result<StopHandle> {
     let stop = StopHandle::new();
     let handler_stop = stop.clone();
-    ctrlc::set_handler(move || handler_stop.stop()).context("cannot install the Ctrl-C handler")?;
+    ctrlc::set_handler(move || handler_stop.stop())
+        .context("cannot install the Ctrl-C (SIGINT, SIGTERM, SIGHUP) handler")?;
     Ok(stop)
 }
 
@@ -500,6 +528,7 @@ pub fn run(
         match summary.end {
             pipeline::EndReason::EndOfStream => "end of stream",
             pipeline::EndReason::Stopped => "stopped",
+            pipeline::EndReason::CallerStopped if display_lost() => "display lost",
             pipeline::EndReason::CallerStopped => "window closed",
         },
         summary.elapsed.as_secs_f64(),
@@ -604,8 +633,10 @@ pub fn calibrate(
     };
     let stop = stop_on_ctrl_c()?;
     eprintln!(
-        "posture: calibrating {key}: sit (or stand) tall and hold still for {duration_secs:.0} s"
+        "posture: calibrating {key}: sit (or stand) tall and hold still for {duration_secs} s"
     );
+    let live = source.is_live();
+    let fps = source.fps();
     // Duration is media time, so files can be read unpaced with every frame used.
     let options = if source.is_live() {
         PipelineOptions::default()
@@ -614,6 +645,7 @@ pub fn calibrate(
     };
     let mut calibrator = Calibrator::new();
     let mut first_t: Option<f64> = None;
+    let mut used_t = 0.0;
     let summary = pipeline::run(
         source,
         Box::new(estimator),
@@ -625,6 +657,7 @@ pub fn calibrate(
                 if p.frame.t_secs - t0 > duration_secs {
                     return Ok(Flow::Stop);
                 }
+                used_t = p.frame.t_secs - t0;
                 let pose = &p.estimate.pose;
                 let m = if posture::analysis::person_seen(pose, threshold) {
                     posture::metrics::measure(pose, threshold)
@@ -639,6 +672,18 @@ pub fn calibrate(
     if summary.end == pipeline::EndReason::Stopped {
         eprintln!("posture: calibration interrupted; nothing saved");
         return Ok(ExitCode::from(1));
+    }
+    if !live && summary.end == pipeline::EndReason::EndOfStream {
+        // The source ran out first: the baseline covers less time than asked (one frame
+        // interval of slack, as the last frame stands for the time until the next).
+        let interval = 1.0 / fps.max(1.0);
+        if used_t + interval < duration_secs {
+            eprintln!(
+                "posture: warning: the source lasted only {:.1} s of the {duration_secs} s asked; the baseline is from those {} frames",
+                used_t + interval,
+                calibrator.frames()
+            );
+        }
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -694,6 +739,7 @@ pub fn exercise(
     let mut stdout = std::io::stdout().lock();
     let threshold = args.score_threshold;
     let mut prompt = String::new();
+    let mut span: Option<(f64, f64)> = None;
     let result = pipeline::run(
         source,
         Box::new(estimator),
@@ -703,6 +749,8 @@ pub fn exercise(
             let Update::Frame(p) = update else {
                 return Ok(Flow::Continue);
             };
+            let t = p.frame.t_secs;
+            span = Some(span.map_or((t, t), |(t0, _)| (t0, t)));
             let analysis = analyzer.update(p.frame.t_secs, &p.estimate.pose);
             let events = engine.feed(&analysis, &p.estimate.pose, threshold);
             if let Some(r) = &mut recorder {
@@ -781,13 +829,32 @@ pub fn exercise(
     if let Some(path) = recorder.and_then(Recorder::finish) {
         eprintln!("posture: session saved to {}", path.display());
     }
-    result?;
+    let summary = result?;
+    if display_lost() {
+        eprintln!("posture: display lost; the exercise ended");
+    }
     let done = engine.reps().len() as u32;
     eprintln!(
         "posture: {} reps done of {reps} asked ({} attempts not counted)",
         done.min(reps),
         engine.rejected()
     );
+    if done < reps && summary.end == pipeline::EndReason::EndOfStream {
+        // Say why the count stopped short when the source ran out.
+        let lasted = span.map_or(0.0, |(t0, t1)| t1 - t0);
+        let hold = engine.counted_hold_secs().unwrap_or(0.0);
+        if lasted < hold {
+            eprintln!(
+                "posture: the source lasted {lasted:.1} s, shorter than one hold ({hold:.1} s): no rep could be counted; use a longer video or a shorter --hold-secs"
+            );
+        } else if let Some((phase, held, needed)) = engine.hold_in_progress() {
+            eprintln!(
+                "posture: the source ended during `{phase}` after {held:.1} s of {needed:.1} s: that attempt is not counted"
+            );
+        } else {
+            eprintln!("posture: the source ended before the next rep was done");
+        }
+    }
     for (i, r) in engine.reps().iter().enumerate() {
         eprintln!(
             "posture: rep {}: held {:.1} s, score mean {} min {}",
@@ -814,20 +881,21 @@ pub fn replay(
 ) -> anyhow::Result<ExitCode> {
     use posture::exercise::{Definition, Engine};
     use posture::pose::{Keypoint, Pose};
-    let session = posture::session::Session::load(path)?;
-    for w in &session.warnings {
-        eprintln!("posture: warning: {w}");
-    }
+    // Read line by line: hours of recording in constant memory.
+    let mut reader = posture::session::SessionReader::open(path)?;
     let settings = Settings::load_or_default(thresholds)?;
     let baseline = match calibration {
         Some(p) => Some(Baseline::load(p)?),
-        None => session.header.calibration.clone(),
+        None => reader.header().calibration.clone(),
     };
     let mut analyzer = Analyzer::new(threshold, settings, baseline);
     let mut engine = exercise.map(Definition::find).transpose()?.map(Engine::new);
     let mut summary = posture::session::SummaryBuilder::default();
-    let mut stdout = std::io::stdout().lock();
-    for f in &session.frames {
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    while let Some(line) = reader.next_line() {
+        let posture::session::Line::Frame(f) = line else {
+            continue;
+        };
         let mut pose = Pose::default();
         for (k, [x, y, s]) in pose.keypoints.iter_mut().zip(f.keypoints.iter().copied()) {
             *k = Keypoint {
@@ -869,6 +937,13 @@ pub fn replay(
         "{}",
         serde_json::json!({"format": "posture.replay", "version": 1, "kind": "summary", "summary": summary.finish()})
     )?;
+    stdout.flush()?;
+    for w in reader.warnings() {
+        eprintln!("posture: warning: {w}");
+    }
+    if let Some(w) = summary.time_warning() {
+        eprintln!("posture: warning: {}: {w}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -877,15 +952,13 @@ pub fn export_csv(
     path: &std::path::Path,
     out: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
-    let session = posture::session::Session::load(path)?;
-    for w in &session.warnings {
-        eprintln!("posture: warning: {w}");
-    }
-    let mut sink: Box<dyn Write> = match out {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    let mut reader = posture::session::SessionReader::open(path)?;
+    // `--out` is written beside and renamed over the file at the end.
+    let mut file = out.map(posture::output::AtomicFile::create).transpose()?;
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let sink: &mut dyn Write = match &mut file {
+        Some(f) => f,
+        None => &mut stdout,
     };
     let names: Vec<&str> = calibration::named(&Default::default())
         .iter()
@@ -897,7 +970,10 @@ pub fn export_csv(
         names.join(",")
     )?;
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    for f in &session.frames {
+    while let Some(line) = reader.next_line() {
+        let posture::session::Line::Frame(f) = line else {
+            continue;
+        };
         let p = &f.posture;
         let lower = |v: Option<String>| v.map(|x| x.to_lowercase()).unwrap_or_default();
         let metrics: Vec<String> = calibration::named(&p.metrics)
@@ -919,5 +995,11 @@ pub fn export_csv(
         )?;
     }
     sink.flush()?;
+    if let Some(f) = file {
+        f.commit()?;
+    }
+    for w in reader.warnings() {
+        eprintln!("posture: warning: {w}");
+    }
     Ok(ExitCode::SUCCESS)
 }

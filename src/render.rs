@@ -178,6 +178,17 @@ fn fill_rect(c: &mut impl Canvas, x: u32, y: u32, w: u32, h: u32, color: Rgb) {
     }
 }
 
+/// The 8x8 bitmap of `ch`: ASCII and Latin-1 (the degree sign of the reasons among them), `?`
+/// for anything else.
+pub fn glyph(ch: char) -> [u8; 8] {
+    let code = ch as usize;
+    match code {
+        0..=0x7f => font8x8::legacy::BASIC_LEGACY[code],
+        0xa0..=0xff => font8x8::legacy::LATIN_LEGACY[code - 0xa0],
+        _ => font8x8::legacy::BASIC_LEGACY[b'?' as usize],
+    }
+}
+
 /// Draws `text` with its top-left corner at (`x`, `y`) on a dark box; returns its width.
 pub fn text(c: &mut impl Canvas, x: u32, y: u32, text: &str, color: Rgb) -> u32 {
     let w = text.chars().count() as u32 * 8 * TEXT_SCALE;
@@ -190,10 +201,7 @@ pub fn text(c: &mut impl Canvas, x: u32, y: u32, text: &str, color: Rgb) -> u32 
         [16, 16, 16],
     );
     for (i, ch) in text.chars().enumerate() {
-        let glyph = font8x8::legacy::BASIC_LEGACY
-            .get(ch as usize)
-            .copied()
-            .unwrap_or(font8x8::legacy::BASIC_LEGACY[b'?' as usize]);
+        let glyph = glyph(ch);
         let gx = x + i as u32 * 8 * TEXT_SCALE;
         for (row, bits) in glyph.iter().enumerate() {
             for col in 0..8u32 {

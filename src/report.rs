@@ -2,15 +2,22 @@
 //! `posture.report` version 1) and as one self-contained HTML page with plots (plotters SVG,
 //! inline: the file opens anywhere, offline, and carries no frames — only numbers).
 //!
-//! Everything here is a pure function of loaded [`Session`]s.
+//! A session file is read once, line by line, into a [`SessionDigest`]: the figures' running
+//! sums and the plots' points, thinned to a bounded number as they come. Memory stays flat
+//! whatever the session's length; the figures are computed from every frame (thinning is for
+//! drawing only). Everything after loading is a pure function of the digests.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::judge::Band;
-use crate::session::{FrameLine, Session, Summary};
+use crate::session::{
+    EventLine, FrameLine, Header, Line as SessionLine, Session, SessionError, SessionReader,
+    Summary, SummaryBuilder,
+};
 
 /// `format` of the figures JSON.
 pub const FORMAT: &str = "posture.report";
@@ -108,23 +115,22 @@ pub struct ReportFigures {
     pub sessions: Vec<SessionFigures>,
     /// Per day, in order (the daily trend).
     pub days: Vec<DayFigures>,
+    /// Files given that could not be loaded, and why (the report covers the others).
+    #[serde(default)]
+    pub skipped: Vec<SkippedFile>,
+}
+
+/// A session file left out of a report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SkippedFile {
+    /// The file as given.
+    pub file: String,
+    /// Why it could not be loaded.
+    pub error: String,
 }
 
 fn pct(part: f64, whole: f64) -> Option<f64> {
     (whole > 0.0).then(|| 100.0 * part / whole)
-}
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
 }
 
 /// `YYYY-MM-DD` (UTC) of a Unix time.
@@ -162,53 +168,333 @@ pub fn angle(f: &FrameLine, name: &str) -> Option<f64> {
     measure.map(|v| f64::from(v.value))
 }
 
-/// The scores of a session's judged frames, in order.
-fn scores(s: &Session) -> impl Iterator<Item = f64> + '_ {
-    s.frames
-        .iter()
-        .filter_map(|f| f.posture.score.map(f64::from))
+/// Values kept exactly for a median, per angle; past this many, a histogram of 0.001° bins
+/// takes over (the median is then exact to 0.0005°), so memory stays bounded.
+pub const EXACT_MEDIAN_VALUES: usize = 1_000_000;
+const HIST_LO: f64 = -360.0;
+const HIST_BIN: f64 = 0.001;
+const HIST_BINS: usize = 720_000;
+
+/// The median of a stream of values in bounded memory.
+#[derive(Clone, Debug)]
+pub enum MedianAcc {
+    /// Every value (f32, as recorded).
+    Exact(Vec<f32>),
+    /// Counts per bin of [`HIST_BIN`] from [`HIST_LO`], once there are too many values.
+    Histogram(Box<[u32]>, u64),
 }
 
-/// The mean of `values` (summed in order), `None` when there are none.
-fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let (n, total) = values.fold((0usize, 0.0), |(n, t), v| (n + 1, t + v));
-    (n > 0).then(|| total / n as f64)
+impl Default for MedianAcc {
+    fn default() -> Self {
+        MedianAcc::Exact(Vec::new())
+    }
+}
+
+fn bin_of(v: f32) -> usize {
+    (((f64::from(v) - HIST_LO) / HIST_BIN).floor().max(0.0) as usize).min(HIST_BINS - 1)
+}
+
+impl MedianAcc {
+    /// Adds a value.
+    pub fn push(&mut self, v: f32) {
+        match self {
+            MedianAcc::Exact(values) => {
+                values.push(v);
+                if values.len() > EXACT_MEDIAN_VALUES {
+                    let mut counts = vec![0u32; HIST_BINS].into_boxed_slice();
+                    for &x in values.iter() {
+                        counts[bin_of(x)] += 1;
+                    }
+                    let n = values.len() as u64;
+                    *self = MedianAcc::Histogram(counts, n);
+                }
+            }
+            MedianAcc::Histogram(counts, n) => {
+                let b = bin_of(v);
+                counts[b] = counts[b].saturating_add(1);
+                *n += 1;
+            }
+        }
+    }
+
+    /// The median (the mean of the two middle values for an even count), `None` when empty.
+    pub fn median(&self) -> Option<f64> {
+        match self {
+            MedianAcc::Exact(values) => {
+                if values.is_empty() {
+                    return None;
+                }
+                let mut v: Vec<f64> = values.iter().map(|&x| f64::from(x)).collect();
+                v.sort_by(f64::total_cmp);
+                let n = v.len();
+                Some(if n % 2 == 1 {
+                    v[n / 2]
+                } else {
+                    (v[n / 2 - 1] + v[n / 2]) / 2.0
+                })
+            }
+            MedianAcc::Histogram(counts, n) => {
+                if *n == 0 {
+                    return None;
+                }
+                // The value of the k-th smallest (0-based): its bin's centre.
+                let kth = |k: u64| {
+                    let mut seen = 0u64;
+                    for (i, &c) in counts.iter().enumerate() {
+                        seen += u64::from(c);
+                        if seen > k {
+                            return HIST_LO + (i as f64 + 0.5) * HIST_BIN;
+                        }
+                    }
+                    HIST_LO + HIST_BINS as f64 * HIST_BIN
+                };
+                Some(if n % 2 == 1 {
+                    kth(n / 2)
+                } else {
+                    (kth(n / 2 - 1) + kth(n / 2)) / 2.0
+                })
+            }
+        }
+    }
+}
+
+/// At most this many points per plotted line (long sessions are thinned evenly as they load).
+pub const MAX_POINTS: usize = 1500;
+
+/// Every `stride`-th point of a stream, the stride doubling whenever more than [`MAX_POINTS`]
+/// are kept: evenly spaced points, between half and all of [`MAX_POINTS`], in bounded memory.
+#[derive(Clone, Debug)]
+pub struct Thinned<T> {
+    points: Vec<T>,
+    stride: usize,
+    seen: usize,
+}
+
+impl<T> Default for Thinned<T> {
+    fn default() -> Self {
+        Self {
+            points: Vec::new(),
+            stride: 1,
+            seen: 0,
+        }
+    }
+}
+
+impl<T: Copy> Thinned<T> {
+    /// Offers the next point of the stream.
+    pub fn push(&mut self, p: T) {
+        if self.seen.is_multiple_of(self.stride) {
+            self.points.push(p);
+            if self.points.len() > MAX_POINTS {
+                let mut i = 0;
+                self.points.retain(|_| {
+                    i += 1;
+                    i % 2 == 1
+                });
+                self.stride *= 2;
+            }
+        }
+        self.seen += 1;
+    }
+
+    /// The points kept.
+    pub fn points(&self) -> &[T] {
+        &self.points
+    }
+}
+
+/// Alert lines drawn at most (the figures count every alert).
+const MAX_ALERT_MARKERS: usize = 10_000;
+
+/// What a report needs of one session, gathered in one pass over its lines.
+#[derive(Clone, Debug)]
+pub struct SessionDigest {
+    /// The header.
+    pub header: Header,
+    /// The file's summary, or one recomputed from the frames (`recomputed` set).
+    pub summary: Summary,
+    /// Warnings: skipped lines (naming file and line), irregular timestamps.
+    pub warnings: Vec<String>,
+    /// Lines skipped as corrupt or cut off.
+    pub skipped_lines: usize,
+    /// Each rep, from the `rep` events.
+    pub rep_details: Vec<RepFigure>,
+    /// `rejected` events.
+    pub rejected: u32,
+    /// Sum and count of the judged frames' scores.
+    pub score_sum: f64,
+    /// Judged frames.
+    pub score_count: u64,
+    medians: Vec<MedianAcc>,
+    t_first: Option<f64>,
+    t_last: f64,
+    scores: Thinned<(f64, f64, Band)>,
+    angles: Vec<Thinned<(f64, f64)>>,
+    angle_range: (f64, f64),
+    alerts: Vec<f64>,
+    builder: SummaryBuilder,
+    file_summary: Option<Summary>,
+}
+
+impl SessionDigest {
+    fn new(header: Header) -> Self {
+        Self {
+            header,
+            summary: Summary::default(),
+            warnings: Vec::new(),
+            skipped_lines: 0,
+            rep_details: Vec::new(),
+            rejected: 0,
+            score_sum: 0.0,
+            score_count: 0,
+            medians: vec![MedianAcc::default(); ANGLES.len()],
+            t_first: None,
+            t_last: 0.0,
+            scores: Thinned::default(),
+            angles: vec![Thinned::default(); ANGLES.len()],
+            angle_range: (f64::INFINITY, f64::NEG_INFINITY),
+            alerts: Vec::new(),
+            builder: SummaryBuilder::default(),
+            file_summary: None,
+        }
+    }
+
+    /// Reads a session file once, line by line, in bounded memory.
+    ///
+    /// # Errors
+    /// [`SessionError`] when the file cannot be read, is not a session, or is of another
+    /// version (as [`SessionReader::open`]).
+    pub fn load(path: &Path) -> Result<Self, SessionError> {
+        let mut reader = SessionReader::open(path)?;
+        let mut d = Self::new(reader.header().clone());
+        while let Some(line) = reader.next_line() {
+            match line {
+                SessionLine::Frame(f) => d.frame(&f),
+                SessionLine::Event(e) => d.event(&e),
+                SessionLine::Summary(s) => d.file_summary = Some(s),
+                SessionLine::Header(_) => {}
+            }
+        }
+        d.warnings = reader.warnings();
+        d.skipped_lines = reader.skipped();
+        Ok(d.finish(Some(path)))
+    }
+
+    /// The digest of a session already in memory.
+    pub fn of(s: &Session) -> Self {
+        let mut d = Self::new(s.header.clone());
+        for f in &s.frames {
+            d.frame(f);
+        }
+        for e in &s.events {
+            d.event(e);
+        }
+        d.file_summary = Some(s.summary.clone());
+        d.warnings = s.warnings.clone();
+        d.skipped_lines = s.warnings.len();
+        d.finish(None)
+    }
+
+    fn frame(&mut self, f: &FrameLine) {
+        self.builder.frame(f.t_secs, f.posture.band);
+        if !f.t_secs.is_finite() {
+            return;
+        }
+        let t0 = *self.t_first.get_or_insert(f.t_secs);
+        let t = f.t_secs - t0;
+        self.t_last = self.t_last.max(t);
+        if let Some(score) = f.posture.score {
+            self.score_sum += f64::from(score);
+            self.score_count += 1;
+            if let Some(band) = f.posture.band {
+                self.scores.push((t, f64::from(score), band));
+            }
+        }
+        for (i, (name, _)) in ANGLES.iter().enumerate() {
+            if let Some(v) = angle_value(f, name) {
+                self.medians[i].push(v);
+                let v = f64::from(v);
+                self.angles[i].push((t, v));
+                self.angle_range = (self.angle_range.0.min(v), self.angle_range.1.max(v));
+            }
+        }
+    }
+
+    fn event(&mut self, e: &EventLine) {
+        self.builder.event(&e.event);
+        let num = |k: &str| e.event.get(k).and_then(serde_json::Value::as_f64);
+        match e.event.get("event").and_then(serde_json::Value::as_str) {
+            Some("rep") => self.rep_details.push(RepFigure {
+                number: num("number").unwrap_or(0.0) as u32,
+                hold_secs: num("hold_secs").unwrap_or(0.0),
+                mean_score: num("mean_score"),
+                min_score: num("min_score"),
+            }),
+            Some("rejected") => self.rejected += 1,
+            Some("alert") if self.alerts.len() < MAX_ALERT_MARKERS => {
+                self.alerts.push(e.t_secs);
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(mut self, path: Option<&Path>) -> Self {
+        self.summary = match self.file_summary.take() {
+            Some(s) => s,
+            None => Summary {
+                recomputed: true,
+                ..self.builder.finish()
+            },
+        };
+        if let Some(w) = self.builder.time_warning() {
+            self.warnings.push(match path {
+                Some(p) => format!("{}: {w}", p.display()),
+                None => w,
+            });
+        }
+        self
+    }
+
+    /// Mean score over the judged frames.
+    pub fn mean_score(&self) -> Option<f64> {
+        (self.score_count > 0).then(|| self.score_sum / self.score_count as f64)
+    }
+
+    /// The median of angle `name` (one of [`ANGLES`]).
+    pub fn median_deg(&self, name: &str) -> Option<f64> {
+        let i = ANGLES.iter().position(|(n, _)| *n == name)?;
+        self.medians[i].median()
+    }
+}
+
+fn angle_value(f: &FrameLine, name: &str) -> Option<f32> {
+    let m = &f.posture.metrics;
+    let measure = match name {
+        "trunk_flexion_deg" => m.trunk_flexion_deg,
+        "neck_flexion_deg" => m.neck_flexion_deg,
+        "cva_proxy_deg" => m.cva_proxy_deg,
+        "shoulder_tilt_deg" => m.shoulder_tilt_deg,
+        "lateral_lean_deg" => m.lateral_lean_deg,
+        _ => None,
+    };
+    measure.map(|v| v.value).filter(|v| v.is_finite())
 }
 
 /// Indices of `sessions` by start time (stable: equal starts keep their order).
-fn start_order(sessions: &[Session]) -> Vec<usize> {
+fn start_order(sessions: &[SessionDigest]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..sessions.len()).collect();
     order.sort_by_key(|&i| sessions[i].header.started_unix_secs);
     order
 }
 
 /// The figures of one session (`file` is how the report names it).
-pub fn session_figures(file: &str, s: &Session) -> SessionFigures {
+pub fn session_figures(file: &str, s: &SessionDigest) -> SessionFigures {
     let sum = &s.summary;
     let judged = sum.good_secs + sum.fair_secs + sum.poor_secs;
-    let mean_score = mean(scores(s));
     let median_deg = ANGLES
         .iter()
-        .filter_map(|(name, _)| {
-            let values = s.frames.iter().filter_map(|f| angle(f, name)).collect();
-            median(values).map(|m| ((*name).to_owned(), m))
-        })
+        .filter_map(|(name, _)| s.median_deg(name).map(|m| ((*name).to_owned(), m)))
         .collect();
-    let mut rep_details = Vec::new();
-    let mut rejected = 0;
-    for e in &s.events {
-        let num = |k: &str| e.event.get(k).and_then(serde_json::Value::as_f64);
-        match e.event.get("event").and_then(serde_json::Value::as_str) {
-            Some("rep") => rep_details.push(RepFigure {
-                number: num("number").unwrap_or(0.0) as u32,
-                hold_secs: num("hold_secs").unwrap_or(0.0),
-                mean_score: num("mean_score"),
-                min_score: num("min_score"),
-            }),
-            Some("rejected") => rejected += 1,
-            _ => {}
-        }
-    }
     SessionFigures {
         file: file.to_owned(),
         started_unix_secs: s.header.started_unix_secs,
@@ -219,17 +505,17 @@ pub fn session_figures(file: &str, s: &Session) -> SessionFigures {
         good_pct: pct(sum.good_secs, judged),
         fair_pct: pct(sum.fair_secs, judged),
         poor_pct: pct(sum.poor_secs, judged),
-        rejected,
-        rep_details,
-        mean_score,
+        rejected: s.rejected,
+        rep_details: s.rep_details.clone(),
+        mean_score: s.mean_score(),
         median_deg,
-        skipped_lines: s.warnings.len(),
+        skipped_lines: s.skipped_lines,
     }
 }
 
 /// The daily trend: sessions grouped by their start day (UTC), weighted by time; `loaded[i]` is
-/// the session `sessions[i]` was made from.
-pub fn days(sessions: &[SessionFigures], loaded: &[&Session]) -> Vec<DayFigures> {
+/// the digest `sessions[i]` was made from.
+pub fn days(sessions: &[SessionFigures], loaded: &[&SessionDigest]) -> Vec<DayFigures> {
     let mut by_day: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, s) in sessions.iter().enumerate() {
         by_day.entry(&s.day).or_default().push(i);
@@ -240,17 +526,19 @@ pub fn days(sessions: &[SessionFigures], loaded: &[&Session]) -> Vec<DayFigures>
             let sum =
                 |f: fn(&SessionFigures) -> f64| idx.iter().map(|&i| f(&sessions[i])).sum::<f64>();
             let judged = sum(|s| s.summary.good_secs + s.summary.fair_secs + s.summary.poor_secs);
+            let (total, n) = idx
+                .iter()
+                .filter_map(|&i| loaded.get(i))
+                .fold((0.0, 0u64), |(t, n), s| {
+                    (t + s.score_sum, n + s.score_count)
+                });
             DayFigures {
                 day: day.to_owned(),
                 sessions: idx.len(),
                 duration_secs: sum(|s| s.summary.duration_secs),
                 good_pct: pct(sum(|s| s.summary.good_secs), judged),
                 poor_pct: pct(sum(|s| s.summary.poor_secs), judged),
-                mean_score: mean(
-                    idx.iter()
-                        .filter_map(|&i| loaded.get(i))
-                        .flat_map(|s| scores(s)),
-                ),
+                mean_score: (n > 0).then(|| total / n as f64),
                 alerts: idx.iter().map(|&i| sessions[i].summary.alerts).sum(),
                 reps: idx.iter().map(|&i| sessions[i].summary.reps).sum(),
             }
@@ -258,10 +546,15 @@ pub fn days(sessions: &[SessionFigures], loaded: &[&Session]) -> Vec<DayFigures>
         .collect()
 }
 
-/// The figures of `sessions` (named by `files`), sorted by start time.
-pub fn figures(files: &[String], sessions: &[Session]) -> ReportFigures {
+/// The figures of `sessions` (named by `files`), sorted by start time; `skipped` lists the files
+/// that could not be loaded.
+pub fn figures(
+    files: &[String],
+    sessions: &[SessionDigest],
+    skipped: Vec<SkippedFile>,
+) -> ReportFigures {
     let order = start_order(sessions);
-    let loaded: Vec<&Session> = order.iter().map(|&i| &sessions[i]).collect();
+    let loaded: Vec<&SessionDigest> = order.iter().map(|&i| &sessions[i]).collect();
     let figs: Vec<SessionFigures> = order
         .iter()
         .map(|&i| session_figures(files.get(i).map_or("", String::as_str), &sessions[i]))
@@ -272,6 +565,7 @@ pub fn figures(files: &[String], sessions: &[Session]) -> ReportFigures {
         version: VERSION,
         sessions: figs,
         days,
+        skipped,
     }
 }
 
@@ -287,14 +581,6 @@ const SERIES: [plotters::style::RGBColor; 5] = [
     plotters::style::RGBColor(23, 190, 207),
     plotters::style::RGBColor(127, 127, 127),
 ];
-
-/// At most this many points per plotted line (long sessions are thinned evenly).
-const MAX_POINTS: usize = 1500;
-
-fn thin<T: Copy>(v: &[T]) -> Vec<T> {
-    let step = v.len().div_ceil(MAX_POINTS).max(1);
-    v.iter().step_by(step).copied().collect()
-}
 
 /// Splits a time series into runs without gaps longer than `gap` seconds.
 fn runs(points: &[(f64, f64)], gap: f64) -> Vec<Vec<(f64, f64)>> {
@@ -420,26 +706,16 @@ fn band_color(b: Band) -> plotters::style::RGBColor {
 ///
 /// # Errors
 /// When plotters fails to draw (a message).
-pub fn score_plot(s: &Session) -> PlotResult {
-    let t0 = s.frames.first().map_or(0.0, |f| f.t_secs);
-    let scored: Vec<(f64, f64, Band)> = s
-        .frames
-        .iter()
-        .filter_map(|f| Some((f.t_secs - t0, f64::from(f.posture.score?), f.posture.band?)))
-        .collect();
-    let scored = thin(&scored);
+pub fn score_plot(s: &SessionDigest) -> PlotResult {
+    let t0 = s.t_first.unwrap_or(0.0);
+    let scored = s.scores.points();
     let points: Vec<(f64, f64)> = scored.iter().map(|&(t, v, _)| (t, v)).collect();
     let dots: Vec<(f64, f64, _)> = scored
         .iter()
         .map(|&(t, v, b)| (t, v, band_color(b)))
         .collect();
-    let alerts: Vec<f64> = s
-        .events
-        .iter()
-        .filter(|e| e.event.get("event").and_then(serde_json::Value::as_str) == Some("alert"))
-        .map(|e| e.t_secs - t0)
-        .collect();
-    let t_end = s.frames.last().map_or(1.0, |f| f.t_secs - t0);
+    let alerts: Vec<f64> = s.alerts.iter().map(|t| t - t0).collect();
+    let t_end = if s.t_first.is_some() { s.t_last } else { 1.0 };
     line_chart(
         &Axes {
             title: "Posture score",
@@ -462,34 +738,25 @@ pub fn score_plot(s: &Session) -> PlotResult {
 ///
 /// # Errors
 /// When plotters fails to draw.
-pub fn angle_plot(s: &Session) -> Result<Option<String>, String> {
-    let t0 = s.frames.first().map_or(0.0, |f| f.t_secs);
+pub fn angle_plot(s: &SessionDigest) -> Result<Option<String>, String> {
     let mut lines = Vec::new();
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for (i, (name, label)) in ANGLES.iter().enumerate() {
-        let points: Vec<(f64, f64)> = s
-            .frames
-            .iter()
-            .filter_map(|f| Some((f.t_secs - t0, angle(f, name)?)))
-            .collect();
+    for (i, (_, label)) in ANGLES.iter().enumerate() {
+        let points = s.angles[i].points();
         if points.is_empty() {
             continue;
-        }
-        for &(_, v) in &points {
-            lo = lo.min(v);
-            hi = hi.max(v);
         }
         lines.push(Line {
             label,
             color: SERIES[i % SERIES.len()],
-            points: thin(&points),
+            points: points.to_vec(),
         });
     }
     if lines.is_empty() {
         return Ok(None);
     }
+    let (lo, hi) = s.angle_range;
     let pad = ((hi - lo) * 0.08).max(2.0);
-    let t_end = s.frames.last().map_or(1.0, |f| f.t_secs - t0);
+    let t_end = if s.t_first.is_some() { s.t_last } else { 1.0 };
     line_chart(
         &Axes {
             title: "Angles",
@@ -597,7 +864,7 @@ table{border-collapse:collapse;margin:.6em 0}td,th{padding:.25em .8em;border-bot
 ///
 /// # Errors
 /// When a plot cannot be drawn.
-pub fn html(figures: &ReportFigures, sessions: &[Session]) -> Result<String, String> {
+pub fn html(figures: &ReportFigures, sessions: &[SessionDigest]) -> Result<String, String> {
     let order = start_order(sessions).into_iter().map(|i| &sessions[i]);
     let mut h = String::new();
     let w = |h: &mut String, s: String| h.push_str(&s);
@@ -611,6 +878,18 @@ pub fn html(figures: &ReportFigures, sessions: &[Session]) -> Result<String, Str
             env!("CARGO_PKG_VERSION")
         ),
     );
+    if !figures.skipped.is_empty() {
+        h.push_str("<h2>Files left out</h2>\n<p class=\"note\">These files could not be loaded; the report covers the others.</p>\n<table><tr><th>file</th><th>why</th></tr>\n");
+        for f in &figures.skipped {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td></tr>",
+                esc(&f.file),
+                esc(&f.error)
+            );
+        }
+        h.push_str("</table>\n");
+    }
     if let Some(svg) = trend_plot(&figures.days)? {
         w(&mut h, "<h2>Daily trend</h2>\n<table><tr><th>day</th><th>sessions</th><th>time</th><th>good</th><th>poor</th><th>mean score</th><th>alerts</th><th>reps</th></tr>\n".into());
         for d in &figures.days {
@@ -740,6 +1019,10 @@ mod tests {
     use crate::metrics::{Measure, PostureMetrics};
     use crate::session::{EventLine, Header, Summary};
 
+    fn digest(s: &Session) -> SessionDigest {
+        SessionDigest::of(s)
+    }
+
     fn frame(t: f64, score: Option<f32>, trunk: Option<f32>) -> FrameLine {
         let band = score.map(|s| {
             if s >= 70.0 {
@@ -825,7 +1108,7 @@ mod tests {
     #[test]
     fn figures_of_a_known_session_are_what_a_stopwatch_says() {
         let s = known_session(1_795_789_882);
-        let f = session_figures("a.jsonl", &s);
+        let f = session_figures("a.jsonl", &digest(&s));
         assert_eq!(f.day, "2026-11-27");
         let sum = &f.summary;
         assert_eq!(sum.frames, 21);
@@ -867,7 +1150,8 @@ mod tests {
         short.summary = Summary::of(&short.frames, &short.events);
         let r = figures(
             &["d2".into(), "d1".into(), "d1b".into()],
-            &[day2, day1, short],
+            &[digest(&day2), digest(&day1), digest(&short)],
+            vec![],
         );
         let names: Vec<&str> = r.sessions.iter().map(|s| s.file.as_str()).collect();
         assert_eq!(names, ["d1", "d1b", "d2"], "sorted by start");
@@ -886,8 +1170,9 @@ mod tests {
     #[test]
     fn the_html_report_is_self_contained_with_plots_and_figures() {
         let s = known_session(1_795_789_882);
-        let r = figures(&["a.jsonl".into()], std::slice::from_ref(&s));
-        let page = html(&r, &[s]).unwrap();
+        let d = digest(&s);
+        let r = figures(&["a.jsonl".into()], std::slice::from_ref(&d), vec![]);
+        let page = html(&r, &[d]).unwrap();
         assert!(page.starts_with("<!DOCTYPE html>"));
         assert_eq!(page.matches("<svg").count(), 2, "score and angles");
         assert!(page.contains("Posture score") && page.contains("trunk flexion"));

@@ -5,12 +5,20 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use posture::report;
-use posture::session::Session;
+use posture::report::{self, SessionDigest, SkippedFile};
 
-/// Loads sessions with a progress bar on a terminal (hidden otherwise); warnings go to stderr.
-/// A file that cannot be loaded at all is an error naming it.
-fn load_all(paths: &[PathBuf]) -> anyhow::Result<(Vec<String>, Vec<Session>)> {
+/// The sessions that loaded (name, digest) and the files that did not.
+struct Loaded {
+    names: Vec<String>,
+    sessions: Vec<SessionDigest>,
+    skipped: Vec<SkippedFile>,
+    errors: Vec<String>,
+}
+
+/// Reads sessions one at a time, each in one streaming pass, with a progress bar on a terminal
+/// (hidden otherwise). Skipped lines are warned about (the warning names the file and the line);
+/// a file that cannot be loaded at all is named and skipped.
+fn load_all(paths: &[PathBuf]) -> Loaded {
     let bar = indicatif::ProgressBar::with_draw_target(
         Some(paths.len() as u64),
         indicatif::ProgressDrawTarget::stderr(),
@@ -23,49 +31,88 @@ fn load_all(paths: &[PathBuf]) -> anyhow::Result<(Vec<String>, Vec<Session>)> {
     } else {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let mut names = Vec::with_capacity(paths.len());
-    let mut sessions = Vec::with_capacity(paths.len());
+    let mut loaded = Loaded {
+        names: Vec::with_capacity(paths.len()),
+        sessions: Vec::with_capacity(paths.len()),
+        skipped: Vec::new(),
+        errors: Vec::new(),
+    };
     for p in paths {
         bar.set_message(
             p.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         );
-        let s = Session::load(p)?;
-        for w in &s.warnings {
-            bar.suspend(|| eprintln!("posture: warning: {}: {w}", p.display()));
+        match SessionDigest::load(p) {
+            Ok(s) => {
+                for w in &s.warnings {
+                    bar.suspend(|| eprintln!("posture: warning: {w}"));
+                }
+                loaded.names.push(p.file_name().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                ));
+                loaded.sessions.push(s);
+            }
+            Err(e) => {
+                loaded.errors.push(e.to_string());
+                loaded.skipped.push(SkippedFile {
+                    file: p.display().to_string(),
+                    error: e.to_string(),
+                });
+            }
         }
-        names.push(p.file_name().map_or_else(
-            || p.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        ));
-        sessions.push(s);
         bar.inc(1);
     }
     bar.finish_and_clear();
-    Ok((names, sessions))
+    loaded
 }
 
-/// `posture report`.
+/// `posture report`: exit 0 when every file loaded; 1 when some could not be loaded (they are
+/// named on stderr and in the report, which covers the others); an error (exit 2) when none did.
 pub fn report(paths: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let (names, sessions) = load_all(paths)?;
-    let figures = report::figures(&names, &sessions);
+    let Loaded {
+        names,
+        sessions,
+        skipped,
+        errors,
+    } = load_all(paths);
+    if sessions.is_empty() {
+        anyhow::bail!(
+            "no session could be loaded, no report written: {}",
+            errors.join("; ")
+        );
+    }
+    for e in &errors {
+        eprintln!("posture: warning: skipped: {e}");
+    }
+    let code = if skipped.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    };
+    let left_out = skipped.len();
+    let figures = report::figures(&names, &sessions, skipped);
     if json {
         let mut stdout = std::io::stdout().lock();
         serde_json::to_writer(&mut stdout, &figures)?;
         writeln!(stdout)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(code);
     }
     let page = report::html(&figures, &sessions)
         .map_err(|e| anyhow::anyhow!("cannot draw the report's plots: {e}"))?;
-    std::fs::write(out, page)
-        .with_context(|| format!("cannot write the report to {}", out.display()))?;
+    posture::output::write_atomically(out, page.as_bytes())?;
     eprintln!(
-        "posture: report of {} session(s) written to {}",
+        "posture: report of {} session(s) written to {}{}",
         sessions.len(),
-        out.display()
+        out.display(),
+        if left_out > 0 {
+            format!(" ({left_out} file(s) left out)")
+        } else {
+            String::new()
+        }
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }
 
 /// `posture history`: one line per session in `dir`, oldest first.
@@ -88,7 +135,7 @@ pub fn history(dir: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
     let mut loadable = Vec::new();
     for p in paths {
         // A file that is not a session (or of another version) is named and skipped.
-        match Session::load(&p) {
+        match SessionDigest::load(&p) {
             Ok(s) => loadable.push((p, s)),
             Err(e) => eprintln!("posture: warning: skipped: {e}"),
         }
@@ -97,8 +144,8 @@ pub fn history(dir: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|(p, _)| p.display().to_string())
         .collect();
-    let sessions: Vec<Session> = loadable.into_iter().map(|(_, s)| s).collect();
-    let figures = report::figures(&names, &sessions);
+    let sessions: Vec<SessionDigest> = loadable.into_iter().map(|(_, s)| s).collect();
+    let figures = report::figures(&names, &sessions, Vec::new());
     let mut stdout = std::io::stdout().lock();
     if json {
         for f in &figures.sessions {

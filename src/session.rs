@@ -135,22 +135,45 @@ impl Summary {
     }
 }
 
+/// The longest gap between two frames that counts as recorded time. A longer one (a clock jump,
+/// a damaged timestamp) or a step back in time is not counted: see [`SummaryBuilder::time_warning`].
+pub const MAX_FRAME_GAP_SECS: f64 = 60.0;
+
 /// Builds a [`Summary`] frame by frame, without keeping the frames (hours of recording).
+///
+/// Each frame's band lasts until the next frame. Timestamps that go backwards or jump forward by
+/// more than [`MAX_FRAME_GAP_SECS`] are not counted as time; the duration is then the time that
+/// was counted, so the bands always add up to it.
 #[derive(Clone, Debug, Default)]
 pub struct SummaryBuilder {
     s: Summary,
     first_t: Option<f64>,
     last: Option<(f64, Option<Band>)>,
     poor_run: f64,
+    counted: f64,
+    backwards: u64,
+    jumps: u64,
 }
 
 impl SummaryBuilder {
     /// Adds a frame at `t_secs` judged `band` (none: not judged).
     pub fn frame(&mut self, t_secs: f64, band: Option<Band>) {
         self.s.frames += 1;
+        if !t_secs.is_finite() {
+            self.jumps += 1;
+            return;
+        }
         self.first_t.get_or_insert(t_secs);
         if let Some((t0, b0)) = self.last {
-            let dt = (t_secs - t0).max(0.0);
+            let mut dt = t_secs - t0;
+            if dt < 0.0 {
+                self.backwards += 1;
+                dt = 0.0;
+            } else if dt > MAX_FRAME_GAP_SECS {
+                self.jumps += 1;
+                dt = 0.0;
+            }
+            self.counted += dt;
             match b0 {
                 Some(Band::Good) => self.s.good_secs += dt,
                 Some(Band::Fair) => self.s.fair_secs += dt,
@@ -180,9 +203,23 @@ impl SummaryBuilder {
     pub fn finish(&self) -> Summary {
         let mut s = self.s.clone();
         if let (Some(first), Some((last, _))) = (self.first_t, self.last) {
-            s.duration_secs = last - first;
+            s.duration_secs = if self.backwards + self.jumps == 0 {
+                last - first
+            } else {
+                self.counted
+            };
         }
         s
+    }
+
+    /// One line saying the timestamps were irregular and how that was handled, when they were.
+    pub fn time_warning(&self) -> Option<String> {
+        (self.backwards + self.jumps > 0).then(|| {
+            format!(
+                "timestamps went backwards {} time(s) and jumped forward by more than {MAX_FRAME_GAP_SECS} s (or were not numbers) {} time(s); those gaps are not counted as time",
+                self.backwards, self.jumps
+            )
+        })
     }
 }
 
@@ -252,13 +289,28 @@ pub struct Session {
     pub warnings: Vec<String>,
 }
 
-impl Session {
-    /// Loads a session file, skipping (with a warning naming the line) lines that do not parse.
+/// Warnings kept per file; further skipped lines are only counted.
+pub const MAX_WARNINGS: usize = 100;
+
+/// Reads a session file line by line, keeping nothing but the header: hours of recording in
+/// constant memory. Lines that do not parse are skipped with a warning naming the line.
+pub struct SessionReader {
+    path: PathBuf,
+    header: Header,
+    lines: std::io::Lines<std::io::BufReader<std::fs::File>>,
+    line_no: usize,
+    warnings: Vec<String>,
+    skipped: usize,
+    done: bool,
+}
+
+impl SessionReader {
+    /// Opens `path` and reads its header.
     ///
     /// # Errors
     /// [`SessionError`] when the file cannot be read, its first line is not a session header, or
     /// it is of another format version.
-    pub fn load(path: &Path) -> Result<Self, SessionError> {
+    pub fn open(path: &Path) -> Result<Self, SessionError> {
         let file = std::fs::File::open(path).map_err(|source| SessionError::Read {
             path: path.to_owned(),
             source,
@@ -295,35 +347,99 @@ impl Session {
             Ok(_) => return Err(not("line 1 is not a header".into())),
             Err(e) => return Err(not(format!("line 1: {e}"))),
         };
-        let (mut frames, mut events, mut summary, mut warnings) =
-            (Vec::new(), Vec::new(), None, Vec::new());
-        for (i, line) in lines.enumerate() {
-            let n = i + 2;
+        Ok(Self {
+            path: path.to_owned(),
+            header,
+            lines,
+            line_no: 1,
+            warnings: Vec::new(),
+            skipped: 0,
+            done: false,
+        })
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Warnings about skipped lines so far (the first [`MAX_WARNINGS`], then one saying how
+    /// many more), each naming the file and the line.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = self.warnings.clone();
+        if self.skipped > self.warnings.len() {
+            w.push(format!(
+                "{}: {} more line(s) skipped",
+                self.path.display(),
+                self.skipped - self.warnings.len()
+            ));
+        }
+        w
+    }
+
+    /// Lines skipped so far.
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+
+    fn skip(&mut self, why: String) {
+        self.skipped += 1;
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(format!(
+                "{}: line {}: {why}",
+                self.path.display(),
+                self.line_no
+            ));
+        }
+    }
+
+    /// The next frame, event or summary line; `None` at the end of the file.
+    pub fn next_line(&mut self) -> Option<Line> {
+        while !self.done {
+            let line = self.lines.next()?;
+            self.line_no += 1;
             let line = match line {
                 Ok(l) => l,
-                Err(e) => {
-                    warnings.push(format!(
-                        "{}: line {n}: unreadable ({e}); skipped",
-                        path.display()
-                    ));
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    self.skip(format!("unreadable ({e}); skipped"));
                     continue;
+                }
+                Err(e) => {
+                    // The file cannot be read further: what was read stands.
+                    self.skip(format!("unreadable ({e}); the rest of the file is skipped"));
+                    self.done = true;
+                    return None;
                 }
             };
             if line.trim().is_empty() {
                 continue;
             }
             match serde_json::from_str::<Line>(&line) {
-                Ok(Line::Frame(f)) => frames.push(f),
-                Ok(Line::Event(e)) => events.push(e),
-                Ok(Line::Summary(s)) => summary = Some(s),
-                Ok(Line::Header(_)) => warnings.push(format!(
-                    "{}: line {n}: a second header; skipped",
-                    path.display()
-                )),
-                Err(e) => warnings.push(format!(
-                    "{}: line {n}: not a valid session line ({e}); skipped",
-                    path.display()
-                )),
+                Ok(Line::Header(_)) => self.skip("a second header; skipped".into()),
+                Ok(l) => return Some(l),
+                Err(e) => self.skip(format!("not a valid session line ({e}); skipped")),
+            }
+        }
+        None
+    }
+}
+
+impl Session {
+    /// Loads a session file, skipping (with a warning naming the line) lines that do not parse.
+    /// For long recordings read it with [`SessionReader`] instead: this keeps every frame.
+    ///
+    /// # Errors
+    /// [`SessionError`] when the file cannot be read, its first line is not a session header, or
+    /// it is of another format version.
+    pub fn load(path: &Path) -> Result<Self, SessionError> {
+        let mut reader = SessionReader::open(path)?;
+        let (mut frames, mut events, mut summary) = (Vec::new(), Vec::new(), None);
+        while let Some(line) = reader.next_line() {
+            match line {
+                Line::Frame(f) => frames.push(f),
+                Line::Event(e) => events.push(e),
+                Line::Summary(s) => summary = Some(s),
+                Line::Header(_) => {}
             }
         }
         let summary = summary.unwrap_or_else(|| Summary {
@@ -331,11 +447,11 @@ impl Session {
             ..Summary::of(&frames, &events)
         });
         Ok(Session {
-            header,
+            header: reader.header.clone(),
+            warnings: reader.warnings(),
             frames,
             events,
             summary,
-            warnings,
         })
     }
 }
@@ -468,10 +584,12 @@ impl SessionWriter {
         e
     }
 
-    /// Writes the summary, flushes and closes the file.
-    pub fn finish(mut self, summary: &Summary) {
+    /// Writes the summary, flushes and closes the file; returns a write error not yet taken
+    /// with [`SessionWriter::take_error`].
+    pub fn finish(mut self, summary: &Summary) -> Option<String> {
         self.write(&Line::Summary(summary.clone()));
         self.close();
+        self.take_error()
     }
 
     fn close(&mut self) {
@@ -492,6 +610,7 @@ impl Drop for SessionWriter {
 /// the run goes on; what was written stays.
 pub struct Recorder {
     writer: Option<SessionWriter>,
+    failed: bool,
     summary: SummaryBuilder,
     video: Option<crate::video_out::VideoWriter>,
 }
@@ -517,6 +636,7 @@ impl Recorder {
                 });
                 Some(Self {
                     writer: Some(writer),
+                    failed: false,
                     summary: SummaryBuilder::default(),
                     video,
                 })
@@ -532,6 +652,7 @@ impl Recorder {
         if let Some(w) = &mut self.writer
             && let Some(e) = w.take_error()
         {
+            self.failed = true;
             eprintln!(
                 "posture: warning: recording to {} failed ({e}); going on without recording, the file keeps what was written",
                 w.path().display()
@@ -568,7 +689,8 @@ impl Recorder {
         self.check();
     }
 
-    /// Writes the summary and closes the file; returns its path.
+    /// Writes the summary and closes the file; returns its path, or `None` when the recording
+    /// failed part-way (said already: the file keeps what was written, without a summary).
     pub fn finish(mut self) -> Option<PathBuf> {
         self.check();
         if let Some(v) = self.video.take() {
@@ -584,7 +706,14 @@ impl Recorder {
         let summary = self.summary.finish();
         let w = self.writer.take()?;
         let path = w.path().to_owned();
-        w.finish(&summary);
-        Some(path)
+        // A failure at the very end (the summary line, the last flush) is said here.
+        if let Some(e) = w.finish(&summary) {
+            self.failed = true;
+            eprintln!(
+                "posture: warning: recording to {} failed ({e}); the file keeps what was written",
+                path.display()
+            );
+        }
+        (!self.failed).then_some(path)
     }
 }

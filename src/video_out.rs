@@ -75,7 +75,7 @@ impl VideoWriter {
             .args(["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"])
             .args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"])
             .args(["-pix_fmt", "yuv420p", "-movflags", "+faststart"])
-            .arg(&self.path)
+            .arg(crate::source::video::ffmpeg_file_url(&self.path))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -2,6 +2,7 @@
 
 mod cli;
 mod exercise;
+mod faults;
 mod pipeline;
 mod pose;
 mod science;

@@ -204,8 +204,8 @@ impl OnnxEstimator {
     /// stays the same).
     ///
     /// # Errors
-    /// A frame error when the image is unusable; [`PoseError::Inference`] if tract still held
-    /// the input tensor (it never does between calls).
+    /// A frame error when the image is unusable. When tract still holds the last input tensor
+    /// (a graph that never consumes its input), this frame goes into a fresh one.
     pub fn preprocess(&mut self, image: ImageView<'_>) -> Result<(), PoseError> {
         if self.letterbox.as_ref().map(Letterbox::resolution) != Some(image.resolution()) {
             self.letterbox = Some(Letterbox::new(image.resolution(), self.size));
@@ -214,6 +214,11 @@ impl OnnxEstimator {
             .letterbox
             .as_ref()
             .ok_or_else(|| PoseError::Inference("letterbox missing".into()))?;
+        if Arc::get_mut(&mut self.input).is_none() {
+            // tract still holds the last input: a graph whose output does not depend on its
+            // input never consumes it. Write this frame into a fresh tensor instead.
+            self.input = Arc::new(self.input.deep_clone());
+        }
         let tensor = Arc::get_mut(&mut self.input)
             .ok_or_else(|| PoseError::Inference("input tensor still in use by the model".into()))?;
         let mut view = tensor

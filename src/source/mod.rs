@@ -19,7 +19,7 @@ use crate::frame::Frame;
 pub enum SourceError {
     /// No camera could be opened.
     #[error(
-        "no camera available ({detail}); connect one, or run `posture monitor --video FILE` or `posture demo`"
+        "no camera available ({detail}); connect one, or read a video with --video FILE (or images with --images DIR)"
     )]
     NoCamera {
         /// What the camera backend said.

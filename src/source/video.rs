@@ -44,6 +44,14 @@ fn last_line(text: &str) -> String {
         .to_owned()
 }
 
+/// `path` as ffmpeg's `file:` URL, so that no file name is read as an option (`-dash.mp4`) or
+/// as another protocol (`a:b.mp4`).
+pub fn ffmpeg_file_url(path: &Path) -> std::ffi::OsString {
+    let mut url = std::ffi::OsString::from("file:");
+    url.push(path.as_os_str());
+    url
+}
+
 /// Size (after rotation metadata), frame rate and frame count (when the container says), from
 /// ffprobe.
 fn probe(path: &Path) -> Result<(Resolution, f64, Option<u64>), SourceError> {
@@ -57,8 +65,9 @@ fn probe(path: &Path) -> Result<(Resolution, f64, Option<u64>), SourceError> {
             "stream=width,height,avg_frame_rate,r_frame_rate,nb_frames:stream_side_data=rotation",
             "-of",
             "json",
+            "-i",
         ])
-        .arg(path)
+        .arg(ffmpeg_file_url(path))
         .stdin(Stdio::null())
         .output()
         .map_err(|e| spawn_error(path, "ffprobe", e))?;
@@ -121,7 +130,7 @@ impl VideoSource {
         let (resolution, fps, frames) = probe(path)?;
         let mut child = Command::new("ffmpeg")
             .args(["-nostdin", "-v", "error", "-i"])
-            .arg(path)
+            .arg(ffmpeg_file_url(path))
             .args([
                 "-map",
                 "0:v:0",
