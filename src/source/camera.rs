@@ -1,17 +1,21 @@
-//! Webcams through nokhwa (V4L2 on Linux, Media Foundation on Windows, AVFoundation on macOS).
-//! nokhwa's types stay in this file; the rest of the program sees [`Frame`]s.
+//! Webcams: V4L2 directly on Linux ([`super::v4l2`]), nokhwa elsewhere (Media Foundation on
+//! Windows, AVFoundation on macOS); nokhwa also lists the cameras. A camera thread opens the device
+//! in the mode [`super::modes::choose`] picks and decodes each buffer into a reused [`Frame`]; the
+//! rest of the program sees only frames.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
+#[cfg(not(target_os = "linux"))]
 use nokhwa::Camera;
-use nokhwa::utils::{
-    ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
-};
+use nokhwa::utils::{ApiBackend, FrameFormat};
+#[cfg(not(target_os = "linux"))]
+use nokhwa::utils::{CameraFormat, CameraIndex, RequestedFormat, RequestedFormatType};
 
 use super::decode::{PixelLayout, decode_into};
+#[cfg(not(target_os = "linux"))]
 use super::modes::{CameraMode, choose};
 use super::{FrameSource, SourceError};
 use crate::frame::{Frame, Resolution};
@@ -110,6 +114,7 @@ impl Drop for Worker {
 }
 
 /// Every frame format posture decodes, in nokhwa's terms.
+#[cfg(not(target_os = "linux"))]
 static DECODED: [FrameFormat; 6] = [
     FrameFormat::MJPEG,
     FrameFormat::YUYV,
@@ -120,6 +125,7 @@ static DECODED: [FrameFormat; 6] = [
 ];
 
 /// The mode a nokhwa camera format describes.
+#[cfg(not(target_os = "linux"))]
 fn mode_of(format: &CameraFormat) -> CameraMode {
     CameraMode {
         fourcc: layout_of(format.format()).fourcc(),
@@ -131,6 +137,7 @@ fn mode_of(format: &CameraFormat) -> CameraMode {
 /// Opens the camera, lists the modes it offers and streams the one [`choose`] picks for the
 /// request (instead of forcing MJPEG at the requested size, which fails on a YUYV-only camera or
 /// one without that size).
+#[cfg(not(target_os = "linux"))]
 fn open(request: &CameraRequest) -> Result<Camera, SourceError> {
     let no_camera = |e: &dyn std::fmt::Display| SourceError::NoCamera {
         detail: format!("camera {}: {e}", request.index),
@@ -154,6 +161,39 @@ fn open(request: &CameraRequest) -> Result<Camera, SourceError> {
     Ok(camera)
 }
 
+/// The capture device the camera thread drives: V4L2 itself on Linux (every format the device
+/// lists), nokhwa elsewhere (Media Foundation, AVFoundation).
+#[cfg(target_os = "linux")]
+type Device = super::v4l2::V4l2Camera;
+
+/// A nokhwa camera in the chosen mode.
+#[cfg(not(target_os = "linux"))]
+struct Device(Camera);
+
+#[cfg(not(target_os = "linux"))]
+impl Device {
+    fn open(request: &CameraRequest) -> Result<Self, SourceError> {
+        open(request).map(Self)
+    }
+
+    fn resolution(&self) -> Resolution {
+        let format = self.0.camera_format();
+        Resolution::new(format.resolution().width(), format.resolution().height())
+    }
+
+    fn fps(&self) -> f64 {
+        f64::from(self.0.camera_format().frame_rate())
+    }
+
+    fn next_into(&mut self, frame: &mut Frame) -> Result<(), SourceError> {
+        let buffer = self
+            .0
+            .frame()
+            .map_err(|e| SourceError::CameraLost(e.to_string()))?;
+        decode_buffer(&buffer, frame)
+    }
+}
+
 /// Starts the camera thread; returns once the camera is open (or failed to open), with its
 /// actual size and frame rate.
 fn start(request: CameraRequest) -> Result<(Worker, Resolution, f64), SourceError> {
@@ -165,27 +205,22 @@ fn start(request: CameraRequest) -> Result<(Worker, Resolution, f64), SourceErro
     let thread = std::thread::Builder::new()
         .name("posture-camera".into())
         .spawn(move || {
-            let mut camera = match open(&request) {
+            let mut camera = match Device::open(&request) {
                 Ok(c) => c,
                 Err(e) => {
                     let _ = opened_tx.send(Err(e));
                     return;
                 }
             };
-            let format = camera.camera_format();
-            let res = Resolution::new(format.resolution().width(), format.resolution().height());
             if opened_tx
-                .send(Ok((res, f64::from(format.frame_rate().max(1)))))
+                .send(Ok((camera.resolution(), camera.fps().max(1.0))))
                 .is_err()
             {
                 return;
             }
             while !quit_t.load(Ordering::SeqCst) {
                 let mut frame = spare_rx.try_recv().unwrap_or_default();
-                let result = match camera.frame() {
-                    Ok(buffer) => decode_buffer(&buffer, &mut frame).map(|()| frame),
-                    Err(e) => Err(SourceError::CameraLost(e.to_string())),
-                };
+                let result = camera.next_into(&mut frame).map(|()| frame);
                 let failed = result.is_err();
                 if frames_tx.send(result).is_err() || failed {
                     return;

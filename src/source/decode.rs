@@ -191,6 +191,59 @@ pub fn decode_into(
     Ok(())
 }
 
+/// The bytes of an uncompressed frame whose rows are `stride` bytes apart (V4L2's
+/// `bytesperline`, which drivers may pad) as tightly packed rows, copied into `scratch` when they
+/// are padded; MJPEG and already packed frames are returned as they are. Planar 4:2:0 chroma
+/// rows are taken to be padded in proportion (`stride / 2` for YU12 and YV12, `stride` for the
+/// interleaved NV12 plane), as V4L2 specifies.
+///
+/// # Errors
+/// [`DecodeError::Length`] when `data` is shorter than `stride` says.
+pub fn packed_rows<'a>(
+    layout: PixelLayout,
+    res: Resolution,
+    stride: usize,
+    data: &'a [u8],
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a [u8], DecodeError> {
+    let (w, h) = (res.width as usize, res.height as usize);
+    let (row_bytes, planes): (usize, &[(usize, usize)]) = match layout {
+        PixelLayout::Mjpeg => return Ok(data),
+        PixelLayout::Yuyv | PixelLayout::Uyvy => (w * 2, &[(1, 1)]),
+        PixelLayout::Grey => (w, &[(1, 1)]),
+        PixelLayout::Rgb24 | PixelLayout::Bgr24 => (w * 3, &[(1, 1)]),
+        // (rows divisor, stride divisor) per plane after Y.
+        PixelLayout::Nv12 => (w, &[(1, 1), (2, 1)]),
+        PixelLayout::Yu12 | PixelLayout::Yv12 => (w, &[(1, 1), (2, 2), (2, 2)]),
+    };
+    if stride <= row_bytes {
+        return Ok(data);
+    }
+    let needed: usize = planes
+        .iter()
+        .map(|&(rd, sd)| (h / rd) * (stride / sd))
+        .sum();
+    if data.len() < needed {
+        return Err(DecodeError::Length {
+            layout,
+            res,
+            expected: needed,
+            got: data.len(),
+        });
+    }
+    scratch.clear();
+    let mut at = 0;
+    for &(rd, sd) in planes {
+        let (rows, src_stride, bytes) = (h / rd, stride / sd, row_bytes / sd);
+        for r in 0..rows {
+            let start = at + r * src_stride;
+            scratch.extend_from_slice(&data[start..start + bytes]);
+        }
+        at += rows * src_stride;
+    }
+    Ok(scratch)
+}
+
 /// One JPEG into `frame` (RGB), at the size its header gives.
 fn decode_mjpeg(data: &[u8], frame: &mut Frame) -> Result<(), DecodeError> {
     let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
@@ -387,6 +440,30 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, DecodeError::Jpeg(_)), "{e:?}");
+    }
+
+    #[test]
+    fn padded_rows_are_packed_before_decoding() {
+        let res = Resolution::new(2, 2);
+        let mut scratch = Vec::new();
+        // Grey rows of 2 pixels padded to 4 bytes.
+        let grey = [1, 2, 0, 0, 3, 4, 0, 0];
+        let packed = packed_rows(PixelLayout::Grey, res, 4, &grey, &mut scratch).unwrap();
+        assert_eq!(packed, [1, 2, 3, 4]);
+        // YU12: Y rows padded to 4, U and V rows (1 byte each) padded to 2.
+        let yu12 = [1, 2, 0, 0, 3, 4, 0, 0, 5, 0, 6, 0];
+        let packed = packed_rows(PixelLayout::Yu12, res, 4, &yu12, &mut scratch).unwrap();
+        assert_eq!(packed, [1, 2, 3, 4, 5, 6]);
+        // NV12: the UV plane's row (2 bytes) padded to 4.
+        let nv12 = [1, 2, 0, 0, 3, 4, 0, 0, 5, 6, 0, 0];
+        let packed = packed_rows(PixelLayout::Nv12, res, 4, &nv12, &mut scratch).unwrap();
+        assert_eq!(packed, [1, 2, 3, 4, 5, 6]);
+        // Unpadded data passes through; short data is an error.
+        assert_eq!(
+            packed_rows(PixelLayout::Grey, res, 2, &[1, 2, 3, 4], &mut scratch).unwrap(),
+            [1, 2, 3, 4]
+        );
+        assert!(packed_rows(PixelLayout::Grey, res, 4, &[1, 2, 0], &mut scratch).is_err());
     }
 
     #[test]

@@ -8,6 +8,8 @@ pub mod images;
 pub mod mjpeg;
 pub mod modes;
 pub mod synthetic;
+#[cfg(all(feature = "camera", target_os = "linux"))]
+pub mod v4l2;
 pub mod video;
 
 use std::path::PathBuf;
@@ -24,6 +26,14 @@ pub enum SourceError {
     NoCamera {
         /// What the camera backend said.
         detail: String,
+    },
+    /// The camera is there but offers no format posture can decode (or refused the one chosen).
+    #[error("camera {index} cannot be used: {reason}")]
+    CameraFormat {
+        /// Device index.
+        index: u32,
+        /// What the camera offers, or what it refused.
+        reason: String,
     },
     /// A camera that was working stopped delivering frames.
     #[error("camera stopped delivering frames: {0}")]

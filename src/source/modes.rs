@@ -98,6 +98,30 @@ pub fn choose(
         })
 }
 
+/// The sizes to consider from a camera's stepwise (continuous) size range: its smallest and
+/// largest, and the size asked for clamped into the range and snapped to its steps. (Listing every
+/// step of a range such as 1..8192 by 1 is not an option.)
+pub fn stepwise_sizes(
+    min: Resolution,
+    max: Resolution,
+    step: Resolution,
+    want: Resolution,
+) -> Vec<Resolution> {
+    let snap = |v: u32, lo: u32, hi: u32, step: u32| {
+        let v = v.clamp(lo, hi.max(lo));
+        let step = step.max(1);
+        (lo + (v - lo) / step * step).min(hi.max(lo))
+    };
+    let near = Resolution::new(
+        snap(want.width, min.width, max.width, step.width),
+        snap(want.height, min.height, max.height, step.height),
+    );
+    let mut sizes = vec![min, near, max];
+    sizes.dedup();
+    sizes.retain(|r| r.pixels() > 0);
+    sizes
+}
+
 /// `offered` in a few words: each format with its sizes (`H264 1920x1080, 1280x720`).
 fn summarise(offered: &[CameraMode]) -> String {
     if offered.is_empty() {
@@ -180,6 +204,25 @@ mod tests {
         // A camera with both an IR and a colour stream: the colour one.
         let both = [ir[0], CameraMode::new(b"MJPG", 1280, 720, 30.0)];
         assert_eq!(&choose(&both, VGA, 30.0).unwrap().fourcc, b"MJPG");
+    }
+
+    #[test]
+    fn a_continuous_size_range_offers_its_ends_and_the_size_asked_for() {
+        let r = Resolution::new;
+        assert_eq!(
+            stepwise_sizes(r(1, 1), r(8192, 8192), r(1, 1), VGA),
+            vec![r(1, 1), VGA, r(8192, 8192)]
+        );
+        // Snapped to 16-pixel steps from 32, clamped to the range.
+        assert_eq!(
+            stepwise_sizes(r(32, 32), r(1920, 1080), r(16, 16), r(650, 5000)),
+            vec![r(32, 32), r(640, 1072), r(1920, 1080)]
+        );
+        // A zero step is treated as 1, not a division by zero.
+        assert_eq!(
+            stepwise_sizes(r(2, 2), r(2, 2), r(0, 0), VGA),
+            vec![r(2, 2)]
+        );
     }
 
     #[test]
