@@ -225,7 +225,8 @@ enum Command {
         compare_engines: bool,
         /// Measure the whole live pipeline instead: a synthetic camera at --camera-fps feeding
         /// the capture and inference threads, for --duration-secs; prints latency percentiles,
-        /// drops, and the latency of the first and last thirds (a growing backlog shows there).
+        /// drops, and the latency of the first and last ten minutes (thirds of a shorter run: a growing
+        /// backlog shows there), with the process's RSS and open files after each.
         #[arg(long)]
         pipeline: bool,
         /// With --pipeline: the synthetic camera's frame rate.

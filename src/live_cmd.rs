@@ -539,6 +539,23 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// This process's resident memory (MB) and open file descriptors, from `/proc/self` (Linux;
+/// `None` elsewhere).
+fn process_resources() -> (Option<f64>, Option<f64>) {
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+                .map(|kb| kb / 1024.0)
+        });
+    let fds = std::fs::read_dir("/proc/self/fd")
+        .ok()
+        .map(|d| d.count() as f64);
+    (rss, fds)
+}
+
 /// `posture bench --pipeline`: latency of the threaded pipeline fed by a synthetic camera.
 pub fn bench_pipeline(
     model: &ModelArgs,
@@ -553,28 +570,47 @@ pub fn bench_pipeline(
     let started = Instant::now();
     let duration = Duration::from_secs_f64(duration_secs.max(0.1));
     let mut latencies = Vec::new();
+    let mut at_secs = Vec::new();
     let mut inference = Vec::new();
+    // The windows compared: the first and last ten minutes, or thirds of a shorter run.
+    let window_secs = (duration.as_secs_f64() / 3.0).min(600.0);
+    let mut first_resources = None;
     let summary = pipeline::run(
         Box::new(source),
         Box::new(estimator),
         &PipelineOptions::default(),
         &stop,
         |u| -> Result<Flow, SourceError> {
+            let t = started.elapsed();
             if let Update::Frame(p) = u {
                 latencies.push(p.latency());
+                at_secs.push(t.as_secs_f64());
                 inference.push(p.estimate.timings.inference);
             }
-            Ok(if started.elapsed() >= duration {
+            if first_resources.is_none() && t.as_secs_f64() >= window_secs {
+                first_resources = Some(process_resources());
+            }
+            Ok(if t >= duration {
                 Flow::Stop
             } else {
                 Flow::Continue
             })
         },
     )?;
-    let third = latencies.len() / 3;
+    let last_resources = process_resources();
+    let elapsed = summary.elapsed.as_secs_f64();
+    let window = |keep: &dyn Fn(f64) -> bool| {
+        let samples: Vec<Duration> = latencies
+            .iter()
+            .zip(&at_secs)
+            .filter(|&(_, &t)| keep(t))
+            .map(|(l, _)| *l)
+            .collect();
+        StageStats::from_samples(&samples)
+    };
     let all = StageStats::from_samples(&latencies);
-    let first = StageStats::from_samples(&latencies[..third]);
-    let last = StageStats::from_samples(&latencies[latencies.len() - third..]);
+    let first = window(&|t| t < window_secs);
+    let last = window(&|t| t >= elapsed - window_secs);
     let fps_out = summary.processed as f64 / summary.elapsed.as_secs_f64();
     let infer = StageStats::from_samples(&inference);
     if json {
@@ -583,7 +619,11 @@ pub fn bench_pipeline(
             "width_px": resolution.width, "height_px": resolution.height,
             "duration_secs": summary.elapsed.as_secs_f64(), "captured": summary.captured,
             "processed": summary.processed, "dropped": summary.dropped, "processed_fps": fps_out,
-            "latency": all, "latency_first_third": first, "latency_last_third": last, "inference": infer,
+            "latency": all, "window_secs": window_secs, "latency_first_window": first,
+            "latency_last_window": last, "inference": infer,
+            "rss_mb_first_window": first_resources.and_then(|r| r.0),
+            "open_fds_first_window": first_resources.and_then(|r| r.1),
+            "rss_mb_end": last_resources.0, "open_fds_end": last_resources.1,
         });
         println!("{v}");
     } else {
@@ -601,10 +641,12 @@ pub fn bench_pipeline(
             "{:<26} {:>9} {:>9} {:>9}",
             "camera->result latency", "p50 ms", "p95 ms", "p99 ms"
         );
+        let first_name = format!("first {window_secs:.0} s");
+        let last_name = format!("last {window_secs:.0} s");
         for (name, s) in [
             ("all", all),
-            ("first third", first),
-            ("last third", last),
+            (first_name.as_str(), first),
+            (last_name.as_str(), last),
             ("inference alone", infer),
         ] {
             println!(
@@ -612,6 +654,19 @@ pub fn bench_pipeline(
                 s.p50_ms, s.p95_ms, s.p99_ms
             );
         }
+        let show = |v: Option<f64>| v.map_or("?".to_owned(), |v| format!("{v:.0}"));
+        if let Some((rss, fds)) = first_resources {
+            println!(
+                "after the first window: RSS {} MB, {} open files",
+                show(rss),
+                show(fds)
+            );
+        }
+        println!(
+            "at the end: RSS {} MB, {} open files",
+            show(last_resources.0),
+            show(last_resources.1)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

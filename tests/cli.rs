@@ -786,6 +786,22 @@ fn bench_profiles_tract_ops_and_measures_the_pipeline() {
         p50 >= r["inference"]["p50_ms"].as_f64().unwrap() * 0.9,
         "{r}"
     );
+    // The soak figures: windows of a third of the run, memory and open files measured.
+    assert!(
+        (r["window_secs"].as_f64().unwrap() - 0.5).abs() < 1e-9,
+        "{r}"
+    );
+    assert!(
+        r["latency_first_window"]["p95_ms"].as_f64().unwrap() > 0.0,
+        "{r}"
+    );
+    assert!(
+        r["latency_last_window"]["p95_ms"].as_f64().unwrap() > 0.0,
+        "{r}"
+    );
+    assert!(r["rss_mb_end"].as_f64().unwrap() > 1.0, "{r}");
+    assert!(r["open_fds_end"].as_f64().unwrap() >= 3.0, "{r}");
+    assert!(r["rss_mb_first_window"].as_f64().unwrap() > 1.0, "{r}");
 }
 
 #[test]
