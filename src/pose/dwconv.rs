@@ -13,12 +13,12 @@
 
 use std::cell::RefCell;
 
-use tract_onnx::model::{OnnxOpRegister, ParsingContext};
-use tract_onnx::pb::NodeProto;
+use tract_onnx::model::OnnxOpRegister;
 use tract_onnx::tract_hir::internal::*;
 
 use super::ops::{
-    Backend, Clip, ConvAttrs, Geometry, Kernel, constant_f32, shape4, wire_tract_chain,
+    Backend, Clip, ConvAttrs, Geometry, Kernel, PostureNode, constant_f32, register_node, shape4,
+    wire_tract_chain,
 };
 
 /// The ONNX op type `models/prepare.py` writes (domain `posture`).
@@ -530,35 +530,16 @@ impl Expansion for DepthwiseExpansion {
     }
 }
 
-fn parse(
-    _ctx: &ParsingContext,
-    node: &NodeProto,
-) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    Ok((
-        expand(DepthwiseExpansion(
-            ConvAttrs::parse(node)?,
-            Backend::Posture,
-        )),
-        vec![],
-    ))
-}
-
-fn parse_as_tract(
-    _ctx: &ParsingContext,
-    node: &NodeProto,
-) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    Ok((
-        expand(DepthwiseExpansion(ConvAttrs::parse(node)?, Backend::Tract)),
-        vec![],
-    ))
+impl PostureNode for DepthwiseExpansion {
+    const OP_TYPE: &'static str = OP_TYPE;
+    fn new(attrs: ConvAttrs, backend: Backend) -> Self {
+        DepthwiseExpansion(attrs, backend)
+    }
 }
 
 /// Lets tract-onnx build `PostureDepthwiseConv2d` nodes, run by `backend`'s code.
 pub fn register(ops: &mut OnnxOpRegister, backend: Backend) {
-    match backend {
-        Backend::Posture => ops.insert(OP_TYPE, parse),
-        Backend::Tract => ops.insert(OP_TYPE, parse_as_tract),
-    }
+    register_node::<DepthwiseExpansion>(ops, backend);
 }
 
 #[cfg(test)]

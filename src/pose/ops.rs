@@ -2,6 +2,7 @@
 //! convolution): the CPU kernel choice, a layer's geometry, the ONNX attributes both take
 //! (`strides`, `pads`, `clip_min`/`clip_max`), and reading the graph while wiring them.
 
+use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
@@ -260,6 +261,43 @@ pub(crate) fn wire_tract_chain(
         )?;
     }
     Ok(wire)
+}
+
+/// One of posture's ONNX node types (`PostureConv2d`, `PostureDepthwiseConv2d`) as parsed: its
+/// attributes and whose code runs it.
+pub(crate) trait PostureNode: Expansion + Sized {
+    /// The ONNX op type `models/prepare.py` writes.
+    const OP_TYPE: &'static str;
+    /// The node of these attributes, run by `backend`.
+    fn new(attrs: ConvAttrs, backend: Backend) -> Self;
+}
+
+fn parse_node<N: PostureNode>(
+    _ctx: &ParsingContext,
+    node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    Ok((
+        expand(N::new(ConvAttrs::parse(node)?, Backend::Posture)),
+        vec![],
+    ))
+}
+
+fn parse_node_as_tract<N: PostureNode>(
+    _ctx: &ParsingContext,
+    node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    Ok((
+        expand(N::new(ConvAttrs::parse(node)?, Backend::Tract)),
+        vec![],
+    ))
+}
+
+/// Lets tract-onnx build `N` nodes, run by `backend`'s code.
+pub(crate) fn register_node<N: PostureNode>(ops: &mut OnnxOpRegister, backend: Backend) {
+    match backend {
+        Backend::Posture => ops.insert(N::OP_TYPE, parse_node::<N>),
+        Backend::Tract => ops.insert(N::OP_TYPE, parse_node_as_tract::<N>),
+    }
 }
 
 /// The fixed 4-D shape of `outlet`, or an error naming the node (`prefix`) and `what` it is.
