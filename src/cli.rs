@@ -308,9 +308,17 @@ pub fn usage_error_line(e: &clap::Error) -> String {
 
 /// Whether `e` is a write to a closed pipe (`posture analyze | head`), which is not an error.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
+    fn pipe(c: &(dyn std::error::Error + 'static)) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+    e.chain().any(|c| {
+        // A sink writing to stdout fails inside the pipeline's handler: look into its error.
+        let inner = c
+            .downcast_ref::<posture::pipeline::PipelineError>()
+            .and_then(posture::pipeline::PipelineError::caller_error)
+            .map(|inner| -> &(dyn std::error::Error + 'static) { inner });
+        pipe(c) || std::iter::successors(inner, |e| e.source()).any(pipe)
     })
 }
 

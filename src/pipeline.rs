@@ -188,9 +188,20 @@ pub enum PipelineError {
         /// Why.
         source: std::io::Error,
     },
-    /// The caller's handler failed.
+    /// The caller's handler failed (its own error, kept whole so the caller can still tell what
+    /// it was: a closed output pipe, say).
     #[error("{0}")]
-    Caller(String),
+    Caller(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl PipelineError {
+    /// The caller's own error, when the handler failed.
+    pub fn caller_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            PipelineError::Caller(e) => Some(e.as_ref()),
+            _ => None,
+        }
+    }
 }
 
 /// Sleeps `d` in slices, returning early (false) when stopped.
@@ -363,7 +374,7 @@ fn spawn<T: Send + 'static>(
 ///
 /// # Errors
 /// A source that fails for good, an inference error, a worker panic, or `on_update`'s error.
-pub fn run<E: std::fmt::Display>(
+pub fn run<E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>>(
     source: Box<dyn FrameSource>,
     estimator: Box<dyn PoseEstimator>,
     options: &PipelineOptions,
@@ -435,7 +446,7 @@ pub fn run<E: std::fmt::Display>(
                 break;
             }
             Err(e) => {
-                caller_error = Some(e.to_string());
+                caller_error = Some(e.into());
                 break;
             }
         }

@@ -282,6 +282,29 @@ fn monitor_without_a_camera_exits_2_with_one_line_suggesting_video_or_demo() {
     );
 }
 
+/// `posture demo --json | head -1` (the live loop writing JSON lines into a pipe closed early) ends
+/// quietly with exit 0, as `analyze | head` does: a closed pipe is not an error.
+#[test]
+fn live_json_into_a_pipe_closed_early_exits_0_with_nothing_on_stderr() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_posture"))
+        .args(["demo", "--headless", "--json", "--loops", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let stdout = child.stdout.take().expect("piped");
+    let mut first = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("one line");
+    // The reader is gone now (as `head -1` exits): the next writes fail with a broken pipe.
+    assert!(first.contains("\"kind\":\"frame\""), "{first}");
+    let o = child.wait_with_output().expect("it ends");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "", "nothing on stderr");
+}
+
 #[test]
 fn demo_runs_headless_to_the_end_of_the_clip_with_status_lines() {
     let o = posture(&["demo", "--headless", "--loops", "2"]);
