@@ -110,8 +110,8 @@ enum Command {
     Export {
         /// The session file.
         session: PathBuf,
-        /// CSV output (the only format so far).
-        #[arg(long, required = true)]
+        /// CSV output: the only format, and the default (accepted for the scripts that pass it).
+        #[arg(long)]
         csv: bool,
         /// Write to this file instead of standard output.
         #[arg(long, value_name = "FILE")]
@@ -297,13 +297,22 @@ pub fn error_line(e: &anyhow::Error) -> String {
 /// plus where to look.
 pub fn usage_error_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
-    let first = text
+    // clap's message runs until its usage; its lines after the first list the arguments concerned
+    // (e.g. the missing ones), so they are kept, joined into one line.
+    let message: Vec<&str> = text
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error:").unwrap_or(first).trim();
-    format!("{first} (see `posture --help`)")
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+        .collect();
+    let message = message.join(" ");
+    let message = message.strip_prefix("error:").unwrap_or(&message).trim();
+    let message = if message.is_empty() {
+        "invalid arguments"
+    } else {
+        message
+    };
+    format!("{message} (see `posture --help`)")
 }
 
 /// Whether `e` is a write to a closed pipe (`posture analyze | head`), which is not an error.

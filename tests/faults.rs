@@ -295,6 +295,42 @@ fn fault_03_a_failed_export_keeps_the_old_csv_and_names_it() {
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 251);
 }
 
+/// `--out` through a symbolic link updates the file it points to (the link stays), and `--out`
+/// to a device is written to, never replaced by a regular file.
+#[cfg(unix)]
+#[test]
+fn fault_03_out_through_a_symlink_or_to_a_device_writes_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = fixture("sessions/sit_tall_side.jsonl");
+    let real = dir.path().join("real.csv");
+    std::fs::write(&real, "the old export\n").unwrap();
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink("real.csv", &link).unwrap();
+    let o = posture(&["export", s(&session), "--out", s(&link)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&real).unwrap().lines().count(), 251);
+    let o = posture(&["report", s(&session), "--out", "/dev/null"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !std::fs::metadata("/dev/null").unwrap().is_file(),
+        "still a device"
+    );
+}
+
+/// A usage error names what is wrong, in one line: the missing argument too, not only "the
+/// following required arguments were not provided:".
+#[test]
+fn fault_08_a_missing_argument_is_named_in_the_one_line() {
+    let o = posture(&["replay"]);
+    one_error_line(&o, &["required arguments were not provided", "<SESSION>"]);
+}
+
 #[test]
 fn fault_03_analyze_out_is_replaced_only_when_complete() {
     let dir = tempfile::tempdir().unwrap();
