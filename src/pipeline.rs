@@ -426,7 +426,14 @@ pub fn run<E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>>(
         let update = select! {
             recv(update_rx) -> msg => match msg {
                 Ok(p) => Update::Frame(p),
-                Err(_) => break, // inference finished: end of stream or an error
+                // Inference finished: end of stream, an error, or a stop that reached the
+                // workers before this loop saw it (then the run was stopped, not at its end).
+                Err(_) => {
+                    if stop.is_stopped() {
+                        end = EndReason::Stopped;
+                    }
+                    break;
+                }
             },
             recv(events) -> msg => match msg {
                 Ok(e) => Update::Source(e),
