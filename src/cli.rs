@@ -151,7 +151,7 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         reps: Option<u32>,
         /// Seconds to hold the counted phase (default: the definition's, 10 for sit-tall).
-        #[arg(long, value_name = "SECS", value_parser = positive_secs)]
+        #[arg(long, value_name = "SECS", value_parser = hold_secs)]
         hold_secs: Option<f64>,
         #[command(flatten)]
         source: SourceArgs,
@@ -244,6 +244,16 @@ pub(crate) fn positive_secs(s: &str) -> Result<f64, String> {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 1e6 => Ok(v),
         _ => Err(format!(
             "expected a number of seconds greater than 0 and at most 1000000, got `{s}`"
+        )),
+    }
+}
+
+/// `--hold-secs`: greater than 0 and at most a day, the bound an exercise file's `hold_secs` has.
+pub(crate) fn hold_secs(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "expected a number of seconds greater than 0 and at most 86400, got `{s}`"
         )),
     }
 }

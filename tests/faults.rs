@@ -135,7 +135,7 @@ fn fault_01_exercise_bad_values_refused_with_file_line_and_field() {
 
 #[test]
 fn fault_01_hold_secs_flag_refused_as_a_usage_error() {
-    for bad in ["nan", "inf", "0", "-3", "ten"] {
+    for bad in ["nan", "inf", "0", "-3", "ten", "90000"] {
         let flag = format!("--hold-secs={bad}");
         let o = posture(&["exercise", "sit-tall", &flag, "--images", "x"]);
         one_error_line(&o, &["--hold-secs", bad, "greater than 0"]);
