@@ -467,17 +467,9 @@ impl SessionDigest {
     }
 }
 
+/// [`angle`] as stored (f32; the f64 widening is exact), finite values only.
 fn angle_value(f: &FrameLine, name: &str) -> Option<f32> {
-    let m = &f.posture.metrics;
-    let measure = match name {
-        "trunk_flexion_deg" => m.trunk_flexion_deg,
-        "neck_flexion_deg" => m.neck_flexion_deg,
-        "cva_proxy_deg" => m.cva_proxy_deg,
-        "shoulder_tilt_deg" => m.shoulder_tilt_deg,
-        "lateral_lean_deg" => m.lateral_lean_deg,
-        _ => None,
-    };
-    measure.map(|v| v.value).filter(|v| v.is_finite())
+    angle(f, name).map(|v| v as f32).filter(|v| v.is_finite())
 }
 
 /// Indices of `sessions` by start time (stable: equal starts keep their order).
