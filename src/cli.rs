@@ -238,44 +238,36 @@ enum Command {
     },
 }
 
-/// `--...-secs` values: a finite number of seconds greater than 0.
-pub(crate) fn positive_secs(s: &str) -> Result<f64, String> {
+/// `s` as a finite number up to `hi`, above `lo` (or from `lo` on when `lo_allowed`); otherwise
+/// the usage message naming `what` was expected and the range.
+fn finite_in(s: &str, what: &str, lo: f64, lo_allowed: bool, hi: f64) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 1e6 => Ok(v),
+        Ok(v) if v.is_finite() && (v > lo || (lo_allowed && v == lo)) && v <= hi => Ok(v),
+        _ if lo_allowed => Err(format!("expected {what} from {lo} to {hi}, got `{s}`")),
         _ => Err(format!(
-            "expected a number of seconds greater than 0 and at most 1000000, got `{s}`"
+            "expected {what} greater than {lo} and at most {hi}, got `{s}`"
         )),
     }
+}
+
+/// `--...-secs` values: a finite number of seconds greater than 0.
+pub(crate) fn positive_secs(s: &str) -> Result<f64, String> {
+    finite_in(s, "a number of seconds", 0.0, false, 1e6)
 }
 
 /// `--hold-secs`: greater than 0 and at most a day, the bound an exercise file's `hold_secs` has.
 pub(crate) fn hold_secs(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
-        _ => Err(format!(
-            "expected a number of seconds greater than 0 and at most 86400, got `{s}`"
-        )),
-    }
+    finite_in(s, "a number of seconds", 0.0, false, 86_400.0)
 }
 
 /// Seconds that may be 0 (`--reconnect-secs 0`: do not retry), finite.
 pub(crate) fn non_negative_secs(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && (0.0..=1e6).contains(&v) => Ok(v),
-        _ => Err(format!(
-            "expected a number of seconds from 0 to 1000000, got `{s}`"
-        )),
-    }
+    finite_in(s, "a number of seconds", 0.0, true, 1e6)
 }
 
 /// A frame rate: finite, greater than 0, at most 1000.
 pub(crate) fn positive_fps(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 1000.0 => Ok(v),
-        _ => Err(format!(
-            "expected frames per second greater than 0 and at most 1000, got `{s}`"
-        )),
-    }
+    finite_in(s, "frames per second", 0.0, false, 1000.0)
 }
 
 /// A keypoint score threshold: from 0 to 1.
