@@ -220,6 +220,24 @@ impl ConvAttrs {
     }
 }
 
+/// tract's own convolution (hir `Conv`, NCHW, weights `[Co, C / group, kh, kw]`, bias as input 2)
+/// in `group` groups with `stride` and explicit `pads` (top, left, bottom, right).
+fn hir_conv(
+    group: usize,
+    stride: (usize, usize),
+    pads: [usize; 4],
+) -> tract_onnx::tract_hir::ops::cnn::Conv {
+    use tract_onnx::tract_hir::ops::cnn::{Conv, PaddingSpec};
+    Conv::default()
+        .group(group)
+        .strides(tvec![stride.0, stride.1])
+        .padding(PaddingSpec::Explicit(
+            tvec![pads[0], pads[1]],
+            tvec![pads[2], pads[3]],
+        ))
+        .bias_input(2)
+}
+
 /// The `tract-plain` engine's reading of one of posture's nodes: the chain `models/prepare.py`
 /// fused it from, as tract's own ops — tract's convolution (hir `Conv` in `group` groups, with the
 /// bias, input 2), then the clip (when the node has one), then the residual add (input 3, when
@@ -234,15 +252,7 @@ pub(crate) fn wire_tract_chain(
     model: &mut TypedModel,
     inputs: &[OutletId],
 ) -> TractResult<TVec<OutletId>> {
-    use tract_onnx::tract_hir::ops::cnn::{Conv, PaddingSpec};
-    let conv = Conv::default()
-        .group(group)
-        .strides(tvec![attrs.strides.0, attrs.strides.1])
-        .padding(PaddingSpec::Explicit(
-            tvec![attrs.pads[0], attrs.pads[1]],
-            tvec![attrs.pads[2], attrs.pads[3]],
-        ))
-        .bias_input(2);
+    let conv = hir_conv(group, attrs.strides, attrs.pads);
     let mut wire = conv.wire(prefix, model, &inputs[..3])?;
     if attrs.clip != Clip::NONE {
         let bound = |v: f32| v.is_finite().then_some(v);
@@ -344,7 +354,6 @@ pub fn tract_conv_plan(
     weights: &[f32],
     bias: &[f32],
 ) -> TractResult<Arc<TypedSimplePlan>> {
-    use tract_onnx::tract_hir::ops::cnn::{Conv, PaddingSpec};
     let (c, (h, w), (kh, kw)) = (g.channels, g.in_hw, g.kernel);
     ensure!(
         group > 0 && c % group == 0,
@@ -354,14 +363,7 @@ pub fn tract_conv_plan(
     let x = model.add_source("x", f32::fact([1, c, h, w]).into())?;
     let k = model.add_const("k", Tensor::from_shape(&[co, c / group, kh, kw], weights)?)?;
     let b = model.add_const("b", Tensor::from_shape(&[co], bias)?)?;
-    let conv = Conv::default()
-        .group(group)
-        .strides(tvec![g.stride.0, g.stride.1])
-        .padding(PaddingSpec::Explicit(
-            tvec![g.pads[0], g.pads[1]],
-            tvec![g.pads[2], g.pads[3]],
-        ))
-        .bias_input(2);
+    let conv = hir_conv(group, g.stride, g.pads);
     let y = model.wire_node("conv", expand(conv), &[x, k, b])?;
     model.select_output_outlets(&y)?;
     model.into_optimized()?.into_runnable()
