@@ -317,16 +317,7 @@ mod tests {
     #[test]
     fn mjpeg_and_yuyv_camera_buffers_decode_into_rgb_frames() {
         // A 32x16 MJPEG frame with detail: the pixels equal the image crate's own decode.
-        let img = image::RgbImage::from_fn(32, 16, |x, y| {
-            image::Rgb([(x * 8) as u8, (y * 16) as u8, ((x + y) * 5) as u8])
-        });
-        let mut jpeg = Vec::new();
-        img.write_to(
-            &mut std::io::Cursor::new(&mut jpeg),
-            image::ImageFormat::Jpeg,
-        )
-        .unwrap();
-        let reference = image::load_from_memory(&jpeg).unwrap().to_rgb8();
+        let (jpeg, reference) = crate::source::decode::test_jpeg(32, 16);
         let buf = nokhwa::Buffer::new(
             nokhwa::utils::Resolution::new(32, 16),
             &jpeg,
@@ -335,7 +326,7 @@ mod tests {
         let mut frame = Frame::default();
         decode_buffer(&buf, &mut frame).unwrap();
         assert_eq!(frame.resolution(), Resolution::new(32, 16));
-        assert_eq!(frame.rgb(), reference.as_raw().as_slice());
+        assert_eq!(frame.rgb(), reference.as_slice());
 
         // YUYV (4:2:2): mid grey is Y=128, U=V=128.
         let yuyv = vec![128u8; 4 * 2 * 2];

@@ -83,17 +83,36 @@ impl PixelLayout {
     /// this layout cannot have (odd sizes for 4:2:0, odd widths for 4:2:2).
     pub fn frame_bytes(self, res: Resolution) -> Option<usize> {
         let (w, h) = (res.width as usize, res.height as usize);
-        let px = w.checked_mul(h)?;
-        match self {
-            PixelLayout::Mjpeg => None,
-            PixelLayout::Yuyv | PixelLayout::Uyvy => (w % 2 == 0).then_some(px * 2),
-            PixelLayout::Nv12 | PixelLayout::Yu12 | PixelLayout::Yv12 => {
-                (w % 2 == 0 && h % 2 == 0).then_some(px + px / 2)
-            }
-            PixelLayout::Grey => Some(px),
-            PixelLayout::Rgb24 | PixelLayout::Bgr24 => Some(px * 3),
-        }
+        let (row_bytes, planes) = self.planes(w)?;
+        let even = match self {
+            PixelLayout::Yuyv | PixelLayout::Uyvy => w % 2 == 0,
+            PixelLayout::Nv12 | PixelLayout::Yu12 | PixelLayout::Yv12 => w % 2 == 0 && h % 2 == 0,
+            _ => true,
+        };
+        even.then(|| plane_bytes(planes, h, row_bytes))?
     }
+
+    /// An uncompressed layout's planes at width `w`: the bytes of one row of the first plane, and
+    /// per plane its (rows, row bytes) divisors against the first; `None` for MJPEG.
+    fn planes(self, w: usize) -> Option<(usize, &'static [(usize, usize)])> {
+        Some(match self {
+            PixelLayout::Mjpeg => return None,
+            PixelLayout::Yuyv | PixelLayout::Uyvy => (w.checked_mul(2)?, &[(1, 1)]),
+            PixelLayout::Grey => (w, &[(1, 1)]),
+            PixelLayout::Rgb24 | PixelLayout::Bgr24 => (w.checked_mul(3)?, &[(1, 1)]),
+            // Y, then one interleaved UV plane of half the rows.
+            PixelLayout::Nv12 => (w, &[(1, 1), (2, 1)]),
+            // Y, then U and V planes of half the rows and half the row.
+            PixelLayout::Yu12 | PixelLayout::Yv12 => (w, &[(1, 1), (2, 2), (2, 2)]),
+        })
+    }
+}
+
+/// The bytes `planes` take for `h` rows of `stride` bytes in the first plane (`None` on overflow).
+fn plane_bytes(planes: &[(usize, usize)], h: usize, stride: usize) -> Option<usize> {
+    planes.iter().try_fold(0usize, |sum, &(rd, sd)| {
+        sum.checked_add((h / rd).checked_mul(stride / sd)?)
+    })
 }
 
 impl std::fmt::Display for PixelLayout {
@@ -207,22 +226,13 @@ pub fn packed_rows<'a>(
     scratch: &'a mut Vec<u8>,
 ) -> Result<&'a [u8], DecodeError> {
     let (w, h) = (res.width as usize, res.height as usize);
-    let (row_bytes, planes): (usize, &[(usize, usize)]) = match layout {
-        PixelLayout::Mjpeg => return Ok(data),
-        PixelLayout::Yuyv | PixelLayout::Uyvy => (w * 2, &[(1, 1)]),
-        PixelLayout::Grey => (w, &[(1, 1)]),
-        PixelLayout::Rgb24 | PixelLayout::Bgr24 => (w * 3, &[(1, 1)]),
-        // (rows divisor, stride divisor) per plane after Y.
-        PixelLayout::Nv12 => (w, &[(1, 1), (2, 1)]),
-        PixelLayout::Yu12 | PixelLayout::Yv12 => (w, &[(1, 1), (2, 2), (2, 2)]),
+    let Some((row_bytes, planes)) = layout.planes(w) else {
+        return Ok(data);
     };
     if stride <= row_bytes {
         return Ok(data);
     }
-    let needed: usize = planes
-        .iter()
-        .map(|&(rd, sd)| (h / rd) * (stride / sd))
-        .sum();
+    let needed = plane_bytes(planes, h, stride).unwrap_or(usize::MAX);
     if data.len() < needed {
         return Err(DecodeError::Length {
             layout,
@@ -298,6 +308,23 @@ fn planar_420(y: &[u8], w: usize, h: usize, dst: &mut [u8], chroma: impl Fn(usiz
             px.copy_from_slice(&ycbcr_to_rgb(yv, u, v));
         }
     }
+}
+
+/// A `w`x`h` JPEG with detail in both directions, as a webcam's, and the image crate's own decode
+/// of it (the reference posture's MJPEG decoding must equal).
+#[cfg(test)]
+pub(crate) fn test_jpeg(w: u32, h: u32) -> (Vec<u8>, Vec<u8>) {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 5) as u8, ((x * y) % 251) as u8])
+    });
+    let mut jpeg = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut jpeg),
+        image::ImageFormat::Jpeg,
+    )
+    .unwrap();
+    let reference = image::load_from_memory(&jpeg).unwrap().to_rgb8().into_raw();
+    (jpeg, reference)
 }
 
 #[cfg(test)]
@@ -416,22 +443,12 @@ mod tests {
 
     #[test]
     fn mjpeg_equals_the_image_crates_own_decode_and_garbage_is_an_error() {
-        // A 64x48 picture with detail in both directions, as a webcam's JPEG.
-        let img = image::RgbImage::from_fn(64, 48, |x, y| {
-            image::Rgb([(x * 4) as u8, (y * 5) as u8, ((x * y) % 251) as u8])
-        });
-        let mut jpeg = Vec::new();
-        img.write_to(
-            &mut std::io::Cursor::new(&mut jpeg),
-            image::ImageFormat::Jpeg,
-        )
-        .unwrap();
-        let reference = image::load_from_memory(&jpeg).unwrap().to_rgb8();
+        let (jpeg, reference) = test_jpeg(64, 48);
         // The announced size does not matter for MJPEG: the header's does.
         let mut f = Frame::default();
         decode_into(PixelLayout::Mjpeg, Resolution::new(1, 1), &jpeg, &mut f).unwrap();
         assert_eq!(f.resolution(), Resolution::new(64, 48));
-        assert_eq!(f.rgb(), reference.as_raw().as_slice());
+        assert_eq!(f.rgb(), reference.as_slice());
         let e = decode_into(
             PixelLayout::Mjpeg,
             Resolution::new(64, 48),
