@@ -22,6 +22,8 @@ pub struct OutputError {
 /// Write errors name the file.
 pub struct AtomicFile {
     path: PathBuf,
+    // `path` with symbolic links followed: the file replaced.
+    real: PathBuf,
     out: BufWriter<Target>,
 }
 
@@ -91,6 +93,7 @@ impl AtomicFile {
                 .map_err(fail)?;
             return Ok(Self {
                 path: path.to_owned(),
+                real,
                 out: BufWriter::new(Target::Direct(f)),
             });
         }
@@ -106,6 +109,7 @@ impl AtomicFile {
             .map_err(fail)?;
         Ok(Self {
             path: path.to_owned(),
+            real,
             out: BufWriter::new(Target::Temp(tmp)),
         })
     }
@@ -127,7 +131,7 @@ impl AtomicFile {
     /// # Errors
     /// [`OutputError`] naming the file; the target is then left as it was.
     pub fn commit(self) -> Result<(), OutputError> {
-        let path = self.path;
+        let (path, real) = (self.path, self.real);
         let fail = |source: std::io::Error| OutputError {
             path: path.clone(),
             source,
@@ -137,7 +141,6 @@ impl AtomicFile {
             Target::Temp(tmp) => tmp,
         };
         tmp.as_file().sync_all().map_err(fail)?;
-        let real = resolve_links(&path);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
