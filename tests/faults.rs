@@ -187,24 +187,7 @@ fn signal_ends_the_run_and_finalises_the_recording(signal: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for some frames to be on disk.
-    let started = Instant::now();
-    let file = loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no frames recorded"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        let found = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.extension().is_some_and(|e| e == "jsonl"));
-        if let Some(f) = found
-            && std::fs::read_to_string(&f).unwrap().lines().count() > 5
-        {
-            break f;
-        }
-    };
+    let file = recording_with_frames(dir.path());
     let status = Command::new("kill")
         .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
@@ -222,14 +205,42 @@ fn signal_ends_the_run_and_finalises_the_recording(signal: &str) {
         "the closing posture line: {err}"
     );
     assert!(err.contains("session saved to"), "{err}");
-    let text = std::fs::read_to_string(&file).unwrap();
-    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-    assert_eq!(last["kind"], "summary", "the summary is written");
+    let (text, last) = summary_written(&file);
     let frames = text
         .lines()
         .filter(|l| l.contains("\"kind\":\"frame\""))
         .count() as u64;
     assert_eq!(last["frames"].as_u64(), Some(frames), "every frame kept");
+}
+
+/// The session file a run recording into `dir` writes, once it holds some frames (waits up to a
+/// minute).
+fn recording_with_frames(dir: &Path) -> std::path::PathBuf {
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no frames recorded"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let found = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|e| e == "jsonl"));
+        if let Some(f) = found
+            && std::fs::read_to_string(&f).unwrap().lines().count() > 5
+        {
+            return f;
+        }
+    }
+}
+
+/// The text of a finished session file and its last line, which must be the summary.
+fn summary_written(file: &Path) -> (String, serde_json::Value) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["kind"], "summary", "the summary is written");
+    (text, last)
 }
 
 #[test]
@@ -930,30 +941,12 @@ fn fault_02_a_lost_display_ends_the_run_and_finalises_the_recording() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    let file = loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no frames recorded"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        let found = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.extension().is_some_and(|e| e == "jsonl"));
-        if let Some(f) = found
-            && std::fs::read_to_string(&f).unwrap().lines().count() > 5
-        {
-            break f;
-        }
-    };
+    let file = recording_with_frames(dir.path());
     xvfb.kill().unwrap();
     xvfb.wait().unwrap();
     let o = child.wait_with_output().unwrap();
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "a clean end: {err}");
     assert!(err.contains("posture: display lost after"), "{err}");
-    let text = std::fs::read_to_string(&file).unwrap();
-    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-    assert_eq!(last["kind"], "summary", "the summary is written");
+    summary_written(&file);
 }
