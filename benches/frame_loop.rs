@@ -7,7 +7,9 @@
 //!   builds: it needs nasm), for comparison.
 //! - `letterbox`: a 640x480 and a 1280x720 RGB frame into Lightning's 192x192 input: int32 NHWC
 //!   (an original model file's input) or normalised f32 NCHW (the embedded prepared graph's); the
-//!   resampling and conversion, no inference.
+//!   resampling and conversion, no inference; `crop_nchw_f32`: the same from a square crop of
+//!   0.6 x the frame's height (the tracking crop), its taps recomputed every frame as when the
+//!   person moves.
 //! - `depthwise`: all 24 depthwise layers of Lightning, then of Thunder (their real shapes,
 //!   random weights):
 //!   tract's own kernel vs posture's (`posture_avx512` and `posture_avx2` where the CPU has
@@ -26,10 +28,12 @@
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
 use posture::bench::synthetic_frame;
 use posture::frame::Resolution;
-use posture::pose::conv;
-use posture::pose::dwconv;
-use posture::pose::ops::{self, Clip, Geometry, Kernel};
-use posture::pose::{Engine, Letterbox, ModelSpec, OnnxEstimator, OnnxOptions, PoseEstimator};
+use posture::pose::kernels::conv;
+use posture::pose::kernels::dwconv;
+use posture::pose::kernels::ops::{self, Clip, Geometry, Kernel};
+use posture::pose::{
+    Crop, Engine, Letterbox, ModelSpec, OnnxEstimator, OnnxOptions, PoseEstimator,
+};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::{EvalContext, EvalOp};
 
@@ -54,6 +58,23 @@ fn letterbox(c: &mut Criterion) {
             |b, frame| {
                 b.iter(|| {
                     lb.fill_planar_f32(black_box(frame.view()), 1.0 / 127.5, 1.0, &mut planar)
+                })
+            },
+        );
+        let side = h * 3 / 5;
+        let crop = Crop {
+            x0: (w / 3) as i32,
+            y0: (h / 5) as i32,
+            side,
+        };
+        let mut cropped = Letterbox::with_crop(frame.resolution(), 192, None);
+        g.bench_with_input(
+            BenchmarkId::new("crop_nchw_f32", format!("{w}x{h}")),
+            &frame,
+            |b, frame| {
+                b.iter(|| {
+                    cropped.refit(frame.resolution(), Some(black_box(crop)));
+                    cropped.fill_planar_f32(black_box(frame.view()), 1.0 / 127.5, 1.0, &mut planar)
                 })
             },
         );
@@ -233,6 +254,7 @@ fn depthwise_model(
         ("posture_portable", Kernel::Portable),
         ("posture_avx2", Kernel::Avx2Fma),
         ("posture_avx512", Kernel::Avx512),
+        ("posture_neon", Kernel::Neon),
     ] {
         if !kernel.supported() {
             continue;
@@ -476,6 +498,7 @@ fn dense_model(
         (Kernel::Portable, "posture_portable"),
         (Kernel::Avx2Fma, "posture_avx2"),
         (Kernel::Avx512, "posture_avx512"),
+        (Kernel::Neon, "posture_neon"),
     ] {
         if !k.supported() {
             continue;

@@ -19,6 +19,10 @@ Rewrites (each exact up to float rounding order; the script checks the result wi
     `--standard-only` skips steps 3 and 4, so onnxruntime can run the result; the script always checks
     that standard-only version against the original.
 
+posture itself goes one step further at load, without changing this file: each chain of a 1x1
+`PostureConv2d` → `PostureDepthwiseConv2d` → 1x1 `PostureConv2d` (a MobileNetV2 inverted-residual block)
+becomes one fused op in tract's graph (src/pose/kernels/fusion.rs, fused.rs; only with `--engine fast-fused`).
+
 Outputs are byte-reproducible for a given input file (onnx.save of a deterministic graph edit).
 Needs: numpy, onnx; onnxruntime for the self-check (skipped with a warning when missing).
 """

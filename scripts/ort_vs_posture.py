@@ -9,7 +9,7 @@ back to back, and prints both medians and their ratio; the summary is the median
     python3 -m venv /tmp/ortenv && /tmp/ortenv/bin/pip install onnxruntime numpy
     cargo build --release
     /tmp/ortenv/bin/python scripts/ort_vs_posture.py [--model lightning|thunder] [--rounds 10] [--frames 50]
-        [--engine fast|tract-plain]
+        [--engine fast|fast-fused|tract-plain]
 """
 import argparse
 import json
@@ -29,7 +29,7 @@ def main():
     ap.add_argument("--model", default="lightning", choices=["lightning", "thunder"])
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--frames", type=int, default=50)
-    ap.add_argument("--engine", default="fast", choices=["fast", "tract-plain"])
+    ap.add_argument("--engine", default="fast", choices=["fast", "fast-fused", "tract-plain"])
     ap.add_argument("--posture", default=str(ROOT / "target" / "release" / "posture"))
     a = ap.parse_args()
     onnxruntime_ms = bare_inference(a.model)

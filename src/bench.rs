@@ -4,9 +4,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::error::PoseError;
 use crate::frame::{OwnedImage, PixelFormat, Resolution};
-use crate::pose::{OnnxEstimator, PoseEstimator};
+use crate::pose::{Crop, OnnxEstimator, PoseError, PoseEstimator};
 
 /// Percentiles of one stage, in milliseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -49,6 +48,9 @@ pub struct BenchReport {
     pub model: String,
     /// `fast` (prepared graph, posture's kernels) or `tract-plain`.
     pub engine: String,
+    /// The kernel family posture's ops run and how many convolution layers run on them and on
+    /// tract's ops.
+    pub kernels: crate::pose::kernels::choice::KernelSummary,
     /// Model input side in pixels.
     pub input_size_px: u32,
     /// tract threads.
@@ -59,6 +61,18 @@ pub struct BenchReport {
     pub height_px: u32,
     /// Frames measured (after warm-up).
     pub frames: usize,
+    /// Idle time before every other measured frame, milliseconds (`--idle-ms`; 0: all frames
+    /// back to back). A camera at 5 fps leaves the inference thread ~190 ms idle between frames.
+    pub idle_ms: f64,
+    /// With `idle_ms` > 0: the network's time on the frames that came after the idle time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inference_after_idle: Option<StageStats>,
+    /// With `idle_ms` > 0: the network's time on the frames run right after another, in the
+    /// same run (the warm baseline for `inference_after_idle`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inference_back_to_back: Option<StageStats>,
+    /// The side of the tracking crop read instead of the whole frame (`--crop auto`), pixels.
+    pub crop_px: Option<u32>,
     /// Letterbox and conversion.
     pub letterbox: StageStats,
     /// Network.
@@ -86,21 +100,48 @@ impl std::fmt::Display for BenchReport {
             self.height_px,
             self.frames
         )?;
+        let k = &self.kernels;
         writeln!(
             f,
-            "{:<10} {:>9} {:>9} {:>9} {:>9}",
-            "stage", "p50 ms", "p95 ms", "p99 ms", "mean ms"
+            "kernels {}: {} convolution layers on posture's ops, {} on tract's",
+            k.family.map_or("none", |k| k.name()),
+            k.posture_layers,
+            k.tract_layers
         )?;
-        for (name, s) in [
-            ("letterbox", self.letterbox),
-            ("inference", self.inference),
-            ("decode", self.decode),
-            ("total", self.total),
-            ("render", self.render),
-        ] {
+        if self.idle_ms > 0.0 {
             writeln!(
                 f,
-                "{name:<10} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+                "idle {:.0} ms before every other frame (as between a slow camera's frames)",
+                self.idle_ms
+            )?;
+        }
+        if let Some(side) = self.crop_px {
+            writeln!(
+                f,
+                "tracking crop: a {side}x{side} square of the frame, moved by a pixel every frame"
+            )?;
+        }
+        writeln!(
+            f,
+            "{:<14} {:>9} {:>9} {:>9} {:>9}",
+            "stage", "p50 ms", "p95 ms", "p99 ms", "mean ms"
+        )?;
+        let split = [
+            ("  after idle", self.inference_after_idle),
+            ("  back to back", self.inference_back_to_back),
+        ];
+        for (name, s) in [("letterbox", self.letterbox), ("inference", self.inference)]
+            .into_iter()
+            .chain(split.into_iter().filter_map(|(n, s)| Some((n, s?))))
+            .chain([
+                ("decode", self.decode),
+                ("total", self.total),
+                ("render", self.render),
+            ])
+        {
+            writeln!(
+                f,
+                "{name:<14} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
                 s.p50_ms, s.p95_ms, s.p99_ms, s.mean_ms
             )?;
         }
@@ -128,7 +169,21 @@ pub fn synthetic_frame(resolution: Resolution) -> OwnedImage {
         .unwrap_or_else(|_| unreachable!("synthetic frame has the size it declares"))
 }
 
-/// Runs `warmup` then `frames` estimates on `frame` and summarises each stage.
+/// The tracking crop `posture bench --crop auto` reads: a square of 0.6 x the frame's shorter
+/// side around the synthetic figure, one pixel further right on odd frames (so the letterbox is
+/// refitted every frame, as when the person moves).
+pub fn bench_crop(resolution: Resolution, frame_index: usize) -> Crop {
+    let side = (resolution.width.min(resolution.height) * 3 / 5).max(1);
+    let x0 = (resolution.width.saturating_sub(side) / 2) as i32;
+    Crop {
+        x0: x0 + (frame_index % 2) as i32,
+        y0: (resolution.height.saturating_sub(side) / 2) as i32,
+        side,
+    }
+}
+
+/// Runs `warmup` then `frames` estimates on `frame` (on its [`bench_crop`] when `crop`) and
+/// summarises each stage.
 ///
 /// # Errors
 /// When inference fails.
@@ -138,17 +193,24 @@ pub fn run(
     threads: usize,
     warmup: usize,
     frames: usize,
+    crop: bool,
+    idle: Duration,
 ) -> Result<BenchReport, PoseError> {
-    for _ in 0..warmup {
-        estimator.estimate(frame.view())?;
+    let r = frame.resolution();
+    let mut estimate = |i: usize| match crop {
+        true => estimator.estimate_crop(frame.view(), bench_crop(r, i)),
+        false => estimator.estimate(frame.view()),
+    };
+    for i in 0..warmup {
+        estimate(i)?;
     }
     let mut stages: [Vec<Duration>; 5] = Default::default();
     let mut live_frame = crate::frame::Frame::default();
     live_frame
         .resize(frame.resolution())
         .copy_from_slice(&frame.to_rgb8());
-    let mut renderer = crate::render::Renderer::new(960, 720);
-    let hud = crate::render::Hud {
+    let mut renderer = crate::sink::render::Renderer::new(960, 720);
+    let hud = crate::sink::render::Hud {
         lines: vec![
             "view side  seated".into(),
             "trunk +12.0 deg".into(),
@@ -159,8 +221,22 @@ pub fn run(
         score: Some((72.0, [80, 220, 100])),
         banner: None,
     };
-    for _ in 0..frames {
-        let e = estimator.estimate(frame.view())?;
+    // With an idle time, every other frame comes after it; the others run right after the
+    // previous frame, so the two are compared within one run on a noisy machine.
+    let mut after_idle = Vec::new();
+    let mut back_to_back = Vec::new();
+    for i in 0..frames {
+        let idled = !idle.is_zero() && i % 2 == 0;
+        if idled {
+            std::thread::sleep(idle);
+        }
+        let e = estimate(i)?;
+        if !idle.is_zero() {
+            match idled {
+                true => after_idle.push(e.timings.inference),
+                false => back_to_back.push(e.timings.inference),
+            }
+        }
         let t = e.timings;
         let r0 = std::time::Instant::now();
         renderer.render(&live_frame, Some(&e.pose), 0.0, &hud);
@@ -173,15 +249,21 @@ pub fn run(
             v.push(d);
         }
     }
-    let r = frame.resolution();
     Ok(BenchReport {
         model: estimator.model_name().to_owned(),
         engine: estimator.engine().to_string(),
+        kernels: estimator.kernels(),
         input_size_px: estimator.input_size(),
         threads,
         width_px: r.width,
         height_px: r.height,
         frames,
+        idle_ms: idle.as_secs_f64() * 1000.0,
+        inference_after_idle: (!after_idle.is_empty())
+            .then(|| StageStats::from_samples(&after_idle)),
+        inference_back_to_back: (!back_to_back.is_empty())
+            .then(|| StageStats::from_samples(&back_to_back)),
+        crop_px: crop.then(|| bench_crop(r, 0).side),
         letterbox: StageStats::from_samples(&stages[0]),
         inference: StageStats::from_samples(&stages[1]),
         decode: StageStats::from_samples(&stages[2]),
@@ -219,6 +301,9 @@ pub struct Comparison {
     pub width_px: u32,
     /// Frame height.
     pub height_px: u32,
+    /// The fast engine's kernel family and how many convolution layers run on posture's ops
+    /// and on tract's.
+    pub fast_kernels: crate::pose::kernels::choice::KernelSummary,
     /// Each engine's hot loop, in the order run.
     pub engines: Vec<EngineTiming>,
 }
@@ -229,6 +314,14 @@ impl std::fmt::Display for Comparison {
             f,
             "model {}, {} thread(s), {}x{} frame, {} frames per engine, interleaved",
             self.model, self.threads, self.width_px, self.height_px, self.frames
+        )?;
+        let k = &self.fast_kernels;
+        writeln!(
+            f,
+            "fast: {} kernels, {} convolution layers on posture's ops, {} on tract's",
+            k.family.map_or("none", |k| k.name()),
+            k.posture_layers,
+            k.tract_layers
         )?;
         writeln!(
             f,
@@ -243,14 +336,16 @@ impl std::fmt::Display for Comparison {
                 t.engine, s.p50_ms, s.p95_ms, s.p99_ms, s.mean_ms
             )?;
         }
-        if let [a, b] = self.engines.as_slice() {
-            writeln!(
-                f,
-                "{} / {} at p50: {:.2}",
-                a.engine,
-                b.engine,
-                a.total.p50_ms / b.total.p50_ms.max(f64::MIN_POSITIVE)
-            )?;
+        if let [a, others @ ..] = self.engines.as_slice() {
+            for b in others {
+                writeln!(
+                    f,
+                    "{} / {} at p50: {:.2}",
+                    a.engine,
+                    b.engine,
+                    a.total.p50_ms / b.total.p50_ms.max(f64::MIN_POSITIVE)
+                )?;
+            }
         }
         Ok(())
     }
@@ -259,7 +354,7 @@ impl std::fmt::Display for Comparison {
 /// One engine's hot-loop time in an interleaved comparison.
 #[derive(Clone, Debug, Serialize)]
 pub struct EngineTiming {
-    /// `fast` or `tract-plain`.
+    /// `fast`, `fast-fused` or `tract-plain`.
     pub engine: String,
     /// Frame in → keypoints out.
     pub total: StageStats,

@@ -1,6 +1,25 @@
 //! Frames: an image's size, pixel layout and bytes, borrowed or owned.
 
-use crate::error::FrameError;
+/// A frame whose bytes do not match its declared size.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// Zero width or height.
+    #[error("image is empty ({resolution})")]
+    Empty {
+        /// The declared size.
+        resolution: Resolution,
+    },
+    /// The buffer length does not match width x height x bytes per pixel.
+    #[error("image buffer holds {got} bytes, expected {expected} for {resolution}")]
+    SizeMismatch {
+        /// The declared size.
+        resolution: Resolution,
+        /// Bytes the size requires.
+        expected: usize,
+        /// Bytes given.
+        got: usize,
+    },
+}
 
 /// Width and height of an image in pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -20,30 +20,33 @@
 //! Geometry, drawing, rendering and statistics are pure functions; sources, the estimator's
 //! model loading and the window are the only parts that touch the outside world.
 #![deny(missing_docs)]
+// The library returns errors and events and never prints; it does not panic on bad input.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::print_stdout,
+        clippy::print_stderr,
+        clippy::dbg_macro
+    )
+)]
 
-pub mod alerts;
-pub mod analysis;
-pub mod analyze;
 pub mod bench;
-pub mod calibration;
-pub mod draw;
+pub mod desk;
 pub mod error;
+pub mod eval;
+pub mod event;
 pub mod exercise;
+pub mod format;
 pub mod frame;
-pub mod geometry;
-pub mod judge;
-pub mod live;
-pub mod metrics;
 pub mod output;
-pub mod pipeline;
 pub mod pose;
-pub mod render;
 pub mod report;
-pub mod session;
-pub mod smooth;
+pub mod run;
+pub mod science;
+pub mod sink;
 pub mod source;
-pub mod video_out;
-#[cfg(feature = "window")]
-pub mod window;
 
 pub use error::{Error, Result};

@@ -1,8 +1,6 @@
 //! The `posture` command line. Thin: parse, run, map the outcome to an exit code.
 
 mod cli;
-mod live_cmd;
-mod report_cmd;
 
 use std::process::ExitCode;
 

@@ -1,7 +1,8 @@
 //! Exercise rep validation on scripted, timed metric streams and on the synthetic sequences'
 //! ground-truth phases.
 
-use posture::exercise::{Definition, Engine, ExerciseEvent};
+use posture::event::Event;
+use posture::exercise::{Definition, Engine, Quantity};
 
 use crate::fixture;
 
@@ -9,11 +10,7 @@ const TALL: f32 = 95.0;
 const RELAXED: f32 = 60.0;
 
 /// A scripted session: segments of (seconds, Some(score) or None for nobody in view).
-fn run(
-    segments: &[(f64, Option<f32>)],
-    fps: f64,
-    jitter_secs: f64,
-) -> (Engine, Vec<(f64, ExerciseEvent)>) {
+fn run(segments: &[(f64, Option<f32>)], fps: f64, jitter_secs: f64) -> (Engine, Vec<(f64, Event)>) {
     let mut engine = Engine::new(Definition::find("sit-tall").unwrap());
     let mut events = Vec::new();
     let mut t0 = 0.0;
@@ -31,7 +28,7 @@ fn run(
             if frame as f64 / fps >= end - 1e-9 {
                 break;
             }
-            let values = |name: &str| if name == "score" { score } else { None };
+            let values = |q: Quantity| if q == Quantity::Score { score } else { None };
             for e in engine.update(
                 t.max(0.0),
                 score.is_some(),
@@ -47,11 +44,11 @@ fn run(
     (engine, events)
 }
 
-fn rejected(events: &[(f64, ExerciseEvent)]) -> Vec<String> {
+fn rejected(events: &[(f64, Event)]) -> Vec<String> {
     events
         .iter()
         .filter_map(|(_, e)| {
-            if let ExerciseEvent::Rejected { reason, .. } = e {
+            if let Event::Rejected { reason, .. } = e {
                 Some(reason.clone())
             } else {
                 None
@@ -79,7 +76,7 @@ fn perfect_reps_are_counted_exactly() {
     let counts: Vec<u32> = events
         .iter()
         .filter_map(|(_, e)| {
-            if let ExerciseEvent::Count { count } = e {
+            if let Event::Count { count } = e {
                 Some(*count)
             } else {
                 None
@@ -129,7 +126,7 @@ fn a_dip_shorter_than_the_grace_is_tolerated_and_a_longer_one_is_not() {
     // 11.3 s as it would if the dip paused it.
     let done = events
         .iter()
-        .find(|(_, e)| matches!(e, ExerciseEvent::Prompt { phase, .. } if phase == "relax"))
+        .find(|(_, e)| matches!(e, Event::Prompt { phase, .. } if phase == "relax"))
         .unwrap()
         .0;
     assert!((done - 11.0).abs() < 0.05, "hold completed at {done}");
@@ -157,7 +154,7 @@ fn no_rep_without_the_relax() {
     assert!(
         events
             .iter()
-            .any(|(_, e)| matches!(e, ExerciseEvent::Prompt { phase, .. } if phase == "relax")),
+            .any(|(_, e)| matches!(e, Event::Prompt { phase, .. } if phase == "relax")),
         "the hold completed"
     );
 }
@@ -175,8 +172,8 @@ fn leaving_the_frame_pauses_the_exercise() {
         30.0,
         0.0,
     );
-    assert!(events.iter().any(|(_, e)| *e == ExerciseEvent::Paused));
-    assert!(events.iter().any(|(_, e)| *e == ExerciseEvent::Resumed));
+    assert!(events.iter().any(|(_, e)| *e == Event::Paused));
+    assert!(events.iter().any(|(_, e)| *e == Event::Resumed));
     assert_eq!(engine.reps().len(), 1, "{:?}", rejected(&events));
     // Held time excludes the 4 s away.
     let h = engine.reps()[0].hold_secs;
@@ -245,7 +242,7 @@ fn the_synthetic_sequences_truth_gives_the_expected_rep_counts() {
         let mut engine = Engine::new(Definition::find("sit-tall").unwrap());
         for f in &p.frames {
             let score = if f.phase == "tall" { TALL } else { RELAXED };
-            let values = |n: &str| (n == "score").then_some(score);
+            let values = |q: Quantity| (q == Quantity::Score).then_some(score);
             engine.update(f.t, true, &values, None);
         }
         assert_eq!(
@@ -323,21 +320,21 @@ fn leg_pose(knee_deg: f32) -> posture::pose::Pose {
 
 #[test]
 fn joint_angles_are_exact_on_constructed_geometry() {
-    use posture::analysis::{Analyzer, Settings};
+    use posture::science::analysis::{Analyzer, Settings};
     for knee in [90.0f32, 120.0, 135.0, 170.0, 180.0] {
         let pose = leg_pose(knee);
         let a = Analyzer::new(0.3, Settings::default(), None).update(0.0, &pose);
         let v = posture::exercise::values(&a, &pose, 0.3);
         assert!(
-            (v["knee_angle_deg"] - knee).abs() < 0.1,
+            (v[&Quantity::KneeAngleDeg] - knee).abs() < 0.1,
             "knee {knee}: {v:?}"
         );
         assert!(
-            (v["hip_angle_deg"] - 180.0).abs() < 0.1,
+            (v[&Quantity::HipAngleDeg] - 180.0).abs() < 0.1,
             "shoulder, hip and knee are in line: {v:?}"
         );
         assert!(
-            (v["shoulder_angle_deg"]).abs() < 0.1,
+            v[&Quantity::ShoulderAngleDeg].abs() < 0.1,
             "the arm hangs along the trunk: {v:?}"
         );
     }
@@ -345,7 +342,7 @@ fn joint_angles_are_exact_on_constructed_geometry() {
 
 #[test]
 fn wall_slides_count_from_constructed_poses_through_the_metric_values() {
-    use posture::analysis::{Analyzer, Settings};
+    use posture::science::analysis::{Analyzer, Settings};
     let mut engine = Engine::new(Definition::find("wall-slides").unwrap());
     let mut analyzer = Analyzer::new(0.3, Settings::default(), None);
     // Per rep: 1 s straight, 4 s down at 110°, 1 s straight; one attempt that rises after 1.5 s.
@@ -361,7 +358,7 @@ fn wall_slides_count_from_constructed_poses_through_the_metric_values() {
             let pose = leg_pose(knee);
             let a = analyzer.update(t, &pose);
             let v = posture::exercise::values(&a, &pose, 0.3);
-            events.extend(engine.update(t, a.person, &|n| v.get(n).copied(), None));
+            events.extend(engine.update(t, a.person, &|q| v.get(&q).copied(), None));
             t = ((t * 10.0).round() + 1.0) / 10.0;
         }
     }

@@ -429,14 +429,16 @@ fn fault_04_report_names_the_files_it_skips_and_reports_the_others() {
 fn fault_05_truncated_jpeg_fails_analyze_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let whole = std::fs::read(fixture("matplotlib_grace_hopper.jpg")).unwrap();
-    assert!(posture::analyze::jpeg_reaches_end(&whole));
+    assert!(posture::source::image_file::jpeg_reaches_end(&whole));
     let cut = dir.path().join("cut.jpg");
     std::fs::write(&cut, &whole[..2000]).unwrap();
-    assert!(!posture::analyze::jpeg_reaches_end(&whole[..2000]));
+    assert!(!posture::source::image_file::jpeg_reaches_end(
+        &whole[..2000]
+    ));
     // With data appended after the image (motion photos), the image is still whole.
     let mut appended = whole.clone();
     appended.extend_from_slice(b"\0\0ftypmp42 trailing data");
-    assert!(posture::analyze::jpeg_reaches_end(&appended));
+    assert!(posture::source::image_file::jpeg_reaches_end(&appended));
     let good = fixture("skimage_astronaut.png");
     let o = posture(&["analyze", s(&good), s(&cut)]);
     one_error_line(&o, &["cut.jpg", "truncated"]);
@@ -753,7 +755,7 @@ fn fault_08_video_paths_reach_ffmpeg_as_file_urls() {
 
 #[test]
 fn fault_08_the_hud_font_has_a_degree_sign() {
-    use posture::render::glyph;
+    use posture::sink::render::glyph;
     assert_ne!(glyph('°'), glyph('?'));
     assert_ne!(glyph('°'), [0; 8]);
     assert_eq!(glyph('€'), glyph('?'), "outside Latin-1");
@@ -797,7 +799,7 @@ fn long_session(path: &Path, frames: u64) {
         if i % 600 == 320 {
             writeln!(
                 out,
-                "{{\"kind\":\"event\",\"t_secs\":{t},\"event\":{{\"event\":\"alert\",\"level\":1,\"reason\":\"trunk\"}}}}"
+                "{{\"kind\":\"event\",\"t_secs\":{t},\"event\":{{\"event\":\"alert\",\"level\":1,\"reason\":\"trunk\",\"bad_for_secs\":10.0}}}}"
             )
             .unwrap();
         }
@@ -949,4 +951,14 @@ fn fault_02_a_lost_display_ends_the_run_and_finalises_the_recording() {
     assert_eq!(o.status.code(), Some(0), "a clean end: {err}");
     assert!(err.contains("posture: display lost after"), "{err}");
     summary_written(&file);
+}
+
+/// Issue 13: values that make no sense were clamped (`--images-fps 0` became 0.001,
+/// `--reconnect-secs -5` became 0); they are usage errors naming the flag and its range.
+#[test]
+fn images_fps_0_and_reconnect_secs_minus_1_are_refused_not_clamped() {
+    let o = posture(&["monitor", "--images", "x", "--images-fps", "0"]);
+    one_error_line(&o, &["--images-fps", "greater than 0"]);
+    let o = posture(&["monitor", "--images", "x", "--reconnect-secs", "-1"]);
+    one_error_line(&o, &["--reconnect-secs", "0"]);
 }

@@ -1,10 +1,14 @@
 //! Integration tests: the real model on real photos, golden references, and the CLI.
 
 mod cli;
+mod desk;
+mod eval;
 mod exercise;
 mod faults;
+mod layers;
 mod pipeline;
 mod pose;
+mod run;
 mod science;
 mod session;
 

@@ -5,11 +5,12 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use posture::error::PoseError;
+use posture::event::Event;
 use posture::frame::{ImageView, Resolution};
-use posture::pipeline::{
-    self, EndReason, Flow, PipelineError, PipelineOptions, SourceEvent, StopHandle, Update,
-};
 use posture::pose::{Estimate, PoseEstimator};
+use posture::run::pipeline::{
+    self, EndReason, Flow, PipelineError, PipelineOptions, StopHandle, Update,
+};
 use posture::source::FrameSource;
 use posture::source::synthetic::SyntheticSource;
 
@@ -193,10 +194,11 @@ fn events_of(
         |u| -> Result<Flow, String> {
             match u {
                 Update::Frame(_) => frames += 1,
-                Update::Source(SourceEvent::Lost { .. }) => events.push("lost".to_owned()),
-                Update::Source(SourceEvent::Recovered { .. }) => {
+                Update::Source(Event::SourceLost { .. }) => events.push("lost".to_owned()),
+                Update::Source(Event::SourceRecovered { .. }) => {
                     events.push("recovered".to_owned())
                 }
+                Update::Source(other) => events.push(format!("{other:?}")),
             }
             Ok(Flow::Continue)
         },

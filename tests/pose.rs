@@ -1,9 +1,11 @@
 //! The real MoveNet models on the real photos in `tests/fixtures/`.
 
-use posture::analyze::read_image;
+use posture::pose::kernels::choice::LayerChoice;
+use posture::pose::kernels::ops::Kernel;
 use posture::pose::{
     Engine, Joint, Keypoint, ModelSpec, OnnxEstimator, OnnxOptions, Pose, PoseEstimator,
 };
+use posture::source::image_file::read_image;
 
 use crate::fixture;
 
@@ -79,7 +81,16 @@ fn fast_and_plain_engines_give_the_same_keypoints_within_1e_4_on_every_fixture()
                 .join("models")
                 .join(file),
         );
-        let mut fast = load(&model, Engine::Fast);
+        // Every layer on posture's ops (by default each runs on whichever op is faster here).
+        let mut fast = OnnxEstimator::load(
+            &model,
+            &OnnxOptions {
+                layers: LayerChoice::Posture,
+                ..OnnxOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(fast.kernels().tract_layers, 0);
         let mut plain = load(&model, Engine::TractPlain);
         let mut original = load(&original_file, Engine::Fast);
         assert_eq!(
@@ -102,6 +113,56 @@ fn fast_and_plain_engines_give_the_same_keypoints_within_1e_4_on_every_fixture()
                             j.name()
                         );
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Each kernel family this CPU runs, forced, with every layer on posture's ops and with each on
+/// whichever op was faster here (the default), gives tract-plain's keypoints within 1e-4; the
+/// layers are all counted, on the side they run.
+#[test]
+fn every_kernel_family_and_layer_choice_gives_tract_plains_keypoints() {
+    let img = read_image(&fixture("skimage_astronaut.png")).expect("fixture decodes");
+    let load = |options: OnnxOptions| {
+        let mut est = OnnxEstimator::load(&ModelSpec::Lightning, &options).unwrap();
+        est.estimate(img.view()).unwrap();
+        est
+    };
+    let plain = load(OnnxOptions {
+        engine: Engine::TractPlain,
+        ..OnnxOptions::default()
+    });
+    assert_eq!(
+        (plain.kernels().posture_layers, plain.kernels().tract_layers),
+        (0, 74)
+    );
+    let families: Vec<Kernel> = Kernel::ALL.into_iter().filter(|k| k.supported()).collect();
+    assert!(families.contains(&Kernel::Portable));
+    for family in families {
+        for layers in [LayerChoice::Posture, LayerChoice::Measured] {
+            let fast = load(OnnxOptions {
+                kernels: Some(family),
+                layers,
+                ..OnnxOptions::default()
+            });
+            let k = fast.kernels();
+            assert_eq!(k.family, Some(family));
+            assert_eq!(k.posture_layers + k.tract_layers, 74, "{k:?}");
+            if layers == LayerChoice::Posture {
+                assert_eq!(k.tract_layers, 0);
+            }
+            for (j, (a, b)) in Joint::ALL
+                .iter()
+                .zip(fast.raw_output().iter().zip(plain.raw_output()))
+            {
+                for (x, y) in a.iter().zip(b) {
+                    assert!(
+                        (x - y).abs() <= 1e-4,
+                        "{family:?} {layers:?} {}: {x} vs tract-plain {y}",
+                        j.name()
+                    );
                 }
             }
         }
@@ -221,6 +282,7 @@ fn keypoints_match_the_onnxruntime_golden_reference_within_half_a_pixel() {
         for (spec, engine) in [
             (ModelSpec::Path(original.clone()), Engine::Fast),
             (spec.clone(), Engine::TractPlain),
+            (spec.clone(), Engine::FastFused),
             (spec.clone(), Engine::Fast),
         ] {
             let p = estimate_with(spec, engine, image);
@@ -276,4 +338,46 @@ fn letterbox_matches_the_reference_input_tensor() {
             want.len()
         );
     }
+}
+
+/// The tracking crop with the real model on the side-view render: the first frame is read whole,
+/// the next ones through a crop around it (its keypoints within a few pixels of the whole frame's,
+/// in frame pixels); a black frame loses the person, falls back to the whole frame at once, and
+/// the run is untracked after it.
+#[test]
+fn the_tracking_crop_follows_a_person_and_falls_back_when_they_are_gone() {
+    use posture::frame::{OwnedImage, PixelFormat};
+    use posture::pose::{CropMode, TrackingEstimator, TrackingOptions};
+    let est = OnnxEstimator::load(&ModelSpec::Lightning, &OnnxOptions::default())
+        .expect("bundled model loads");
+    let mut t = TrackingEstimator::new(
+        est,
+        TrackingOptions {
+            mode: CropMode::Auto,
+            ..TrackingOptions::default()
+        },
+    );
+    let img = read_image(&fixture("sequences/neutral_s102_side.png")).expect("fixture decodes");
+    let whole = t.estimate(img.view()).expect("inference runs").pose;
+    assert_eq!(t.last_crop(), None);
+    let cropped = t.estimate(img.view()).expect("inference runs").pose;
+    let crop = t.last_crop().expect("the person is tracked");
+    assert!(crop.inside(img.resolution()) && crop.side < img.resolution().height);
+    for j in [Joint::Nose, Joint::LeftShoulder, Joint::LeftHip] {
+        let (a, b) = (whole.get(j), cropped.get(j));
+        let d = (a.x_px - b.x_px).hypot(a.y_px - b.y_px);
+        assert!(d < 12.0, "{j:?}: whole {a:?}, cropped {b:?}");
+    }
+    let black = OwnedImage::new(
+        img.resolution(),
+        PixelFormat::Rgb8,
+        vec![0; img.resolution().pixels() * 3],
+    )
+    .expect("sized");
+    t.estimate(black.view()).expect("inference runs");
+    assert_eq!(t.stats().fallbacks, 1);
+    assert_eq!(t.last_crop(), None);
+    t.estimate(img.view()).expect("inference runs");
+    assert_eq!(t.last_crop(), None, "found again on the whole frame");
+    assert_eq!(t.stats().cropped, 1);
 }

@@ -2,15 +2,18 @@
 
 use std::time::Duration;
 
-use posture::judge::Band;
-use posture::live::PostureRecord;
-use posture::session::{EventLine, FrameLine, Header, Line, Session, SessionWriter, Summary};
+use posture::format::live::PostureRecord;
+use posture::format::session::{
+    EventLine, FrameLine, Header, Line, Session, SessionWriter, Summary,
+};
+use posture::science::judge::Band;
 
 fn frame(i: u64, band: Option<Band>) -> FrameLine {
     FrameLine {
         t_secs: i as f64 / 10.0,
         seq: i,
         keypoints: vec![[i as f32, 2.0, 0.5]; 17],
+        height_px: Some(480),
         posture: PostureRecord {
             person: band.is_some(),
             away: false,
@@ -50,7 +53,11 @@ fn a_session_round_trips_and_its_summary_is_computed_from_the_frames() {
         .collect();
     let events = vec![EventLine {
         t_secs: 3.0,
-        event: serde_json::json!({"event": "alert", "level": 1}),
+        event: posture::event::Event::Alert {
+            level: 1,
+            reason: "trunk".into(),
+            bad_for_secs: 10.0,
+        },
     }];
     for f in &frames {
         w.write(&Line::Frame(f.clone()));

@@ -7,11 +7,18 @@
 //! point at each model pixel's centre (as TensorFlow's `resize_with_pad`, without antialiasing,
 //! which is how MoveNet is fed); samples that fall outside the frame are padding (0).
 //!
+//! A letterbox can also take a [`Crop`]: a square of the frame (which may reach past its edges)
+//! mapped onto the whole model input, `model = (image - x0) * size / side`. It is the same affine
+//! map with `scale = size / side` and `pad = -x0 * scale`, so the same taps, the same fill loop and
+//! the same exact inverse serve both; the full frame is the crop of side `max(width, height)`
+//! centred on it. A crop's letterbox costs what the full frame's does: one tap per model column
+//! and row, recomputed in place when the crop moves ([`Letterbox::refit`]).
+//!
 //! Rationale for fixed point: the weights are quantised to 1/2048 and the blend is done in
 //! integers, so the result is exactly reproducible by any other implementation of the documented
 //! formula (the golden test's numpy reference gives bit-identical tensors), and it is fast.
 
-use crate::error::FrameError;
+use crate::frame::FrameError;
 use crate::frame::{ImageView, PixelFormat, Resolution};
 
 /// One precomputed bilinear tap along an axis.
@@ -27,12 +34,47 @@ struct Tap {
     inside: bool,
 }
 
+/// A square of the frame, in whole frame pixels: columns `x0..x0 + side`, rows `y0..y0 + side`.
+/// It may reach past the frame's edges; what lies outside the frame is padding (0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Crop {
+    /// Left edge, frame pixels from the frame's left edge (negative: padding on the left).
+    pub x0: i32,
+    /// Top edge, frame pixels from the frame's top edge (negative: padding above).
+    pub y0: i32,
+    /// Side of the square, pixels (at least 1).
+    pub side: u32,
+}
+
+impl Crop {
+    /// Maps a point from crop pixels (0..side, continuous) to frame pixels.
+    pub fn frame_from_crop(&self, x_px: f64, y_px: f64) -> (f64, f64) {
+        (x_px + f64::from(self.x0), y_px + f64::from(self.y0))
+    }
+
+    /// Maps a point from frame pixels to crop pixels (the exact inverse of
+    /// [`Crop::frame_from_crop`]).
+    pub fn crop_from_frame(&self, x_px: f64, y_px: f64) -> (f64, f64) {
+        (x_px - f64::from(self.x0), y_px - f64::from(self.y0))
+    }
+
+    /// Whether the whole square lies on a frame of `resolution` (no padding).
+    pub fn inside(&self, resolution: Resolution) -> bool {
+        let end = |start: i32, len: u32| i64::from(start) + i64::from(self.side) <= i64::from(len);
+        self.x0 >= 0
+            && self.y0 >= 0
+            && end(self.x0, resolution.width)
+            && end(self.y0, resolution.height)
+    }
+}
+
 /// The letterbox for one frame size and one model input size, with its resampling taps
 /// precomputed so that filling the input tensor allocates nothing.
 #[derive(Clone, Debug)]
 pub struct Letterbox {
     size: u32,
     resolution: Resolution,
+    crop: Option<Crop>,
     scale: f64,
     pad_x: f64,
     pad_y: f64,
@@ -43,46 +85,80 @@ pub struct Letterbox {
 /// Fixed-point one: weights are in 1/2048 units (11 bits per axis; 255 * 2048 * 2048 < 2^31).
 const ONE: u32 = 1 << 11;
 
-fn taps(len_in: u32, size: u32, scale: f64, pad: f64) -> Vec<Tap> {
+// Fills `out` with one tap per model pixel along an axis (reusing its allocation).
+fn fill_taps(out: &mut Vec<Tap>, len_in: u32, size: u32, scale: f64, pad: f64) {
     let last = f64::from(len_in) - 1.0;
-    (0..size)
-        .map(|u| {
-            let s = (f64::from(u) + 0.5 - pad) / scale - 0.5;
-            let inside = s >= -0.5 && s <= f64::from(len_in) - 0.5;
-            let c = s.clamp(0.0, last);
-            let i0 = c.floor();
-            let i1 = (i0 + 1.0).min(last);
-            let w1 = ((c - i0) * f64::from(ONE)).round() as u32;
-            Tap {
-                i0: i0 as u32,
-                i1: i1 as u32,
-                w1,
-                inside,
-            }
-        })
-        .collect()
+    out.clear();
+    out.extend((0..size).map(|u| {
+        let s = (f64::from(u) + 0.5 - pad) / scale - 0.5;
+        let inside = s >= -0.5 && s <= f64::from(len_in) - 0.5;
+        let c = s.clamp(0.0, last);
+        let i0 = c.floor();
+        let i1 = (i0 + 1.0).min(last);
+        let w1 = ((c - i0) * f64::from(ONE)).round() as u32;
+        Tap {
+            i0: i0 as u32,
+            i1: i1 as u32,
+            w1,
+            inside,
+        }
+    }));
 }
 
 impl Letterbox {
     /// The letterbox from frames of `resolution` into a `size` x `size` model input.
     pub fn new(resolution: Resolution, size: u32) -> Self {
-        let (w, h) = (
-            f64::from(resolution.width.max(1)),
-            f64::from(resolution.height.max(1)),
-        );
-        let s = f64::from(size);
-        let scale = s / w.max(h);
-        let pad_x = (s - w * scale) / 2.0;
-        let pad_y = (s - h * scale) / 2.0;
-        Self {
+        Self::with_crop(resolution, size, None)
+    }
+
+    /// The letterbox from the square `crop` of frames of `resolution` (the whole frame for
+    /// `None`) into a `size` x `size` model input.
+    pub fn with_crop(resolution: Resolution, size: u32, crop: Option<Crop>) -> Self {
+        let mut lb = Self {
             size,
             resolution,
-            scale,
-            pad_x,
-            pad_y,
-            cols: taps(resolution.width.max(1), size, scale, pad_x),
-            rows: taps(resolution.height.max(1), size, scale, pad_y),
-        }
+            crop,
+            scale: 1.0,
+            pad_x: 0.0,
+            pad_y: 0.0,
+            cols: Vec::with_capacity(size as usize),
+            rows: Vec::with_capacity(size as usize),
+        };
+        lb.refit(resolution, crop);
+        lb
+    }
+
+    /// Points this letterbox at another frame size or crop, recomputing its taps in place (no
+    /// allocation when the model size is unchanged).
+    pub fn refit(&mut self, resolution: Resolution, crop: Option<Crop>) {
+        let (w, h) = (resolution.width.max(1), resolution.height.max(1));
+        let s = f64::from(self.size);
+        let (scale, pad_x, pad_y) = match crop {
+            None => {
+                let scale = s / f64::from(w.max(h));
+                (
+                    scale,
+                    (s - f64::from(w) * scale) / 2.0,
+                    (s - f64::from(h) * scale) / 2.0,
+                )
+            }
+            Some(c) => {
+                let scale = s / f64::from(c.side.max(1));
+                (scale, -f64::from(c.x0) * scale, -f64::from(c.y0) * scale)
+            }
+        };
+        self.resolution = resolution;
+        self.crop = crop;
+        self.scale = scale;
+        self.pad_x = pad_x;
+        self.pad_y = pad_y;
+        fill_taps(&mut self.cols, w, self.size, scale, pad_x);
+        fill_taps(&mut self.rows, h, self.size, scale, pad_y);
+    }
+
+    /// The crop this letterbox reads (`None`: the whole frame).
+    pub fn crop(&self) -> Option<Crop> {
+        self.crop
     }
 
     /// The frame size this letterbox was built for.
@@ -237,6 +313,7 @@ impl Letterbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::OwnedImage;
     use proptest::prelude::*;
 
     proptest! {
@@ -316,6 +393,93 @@ mod tests {
         let want = fill(PixelFormat::Rgb8, &rgb);
         assert_eq!(fill(PixelFormat::Gray8, &gray), want);
         assert_eq!(fill(PixelFormat::Rgba8, &rgba), want);
+    }
+
+    proptest! {
+        #[test]
+        fn a_point_mapped_into_a_crop_and_back_is_where_it_was(
+            x0 in -500i32..1500, y0 in -500i32..1500, side in 1u32..2500,
+            fx in 0.0f64..1.0, fy in 0.0f64..1.0,
+            size in prop::sample::select(vec![192u32, 256]),
+        ) {
+            let crop = Crop { x0, y0, side };
+            let lb = Letterbox::with_crop(Resolution::new(640, 480), size, Some(crop));
+            let (x, y) = crop.frame_from_crop(fx * f64::from(side), fy * f64::from(side));
+            let (u, v) = lb.model_from_image(x, y);
+            prop_assert!((u - fx * f64::from(size)).abs() < 1e-9 && (v - fy * f64::from(size)).abs() < 1e-9);
+            let (xb, yb) = lb.image_from_model(u, v);
+            prop_assert!((xb - x).abs() < 1e-9 && (yb - y).abs() < 1e-9, "({x},{y}) -> ({xb},{yb})");
+            let (xn, yn) = lb.image_from_normalized((u / f64::from(size)) as f32, (v / f64::from(size)) as f32);
+            prop_assert!((f64::from(xn) - x).abs() < 0.5 && (f64::from(yn) - y).abs() < 0.5);
+            let (xc, yc) = crop.crop_from_frame(x, y);
+            prop_assert!((xc - fx * f64::from(side)).abs() < 1e-9 && (yc - fy * f64::from(side)).abs() < 1e-9);
+        }
+    }
+
+    fn test_frame(w: u32, h: u32) -> OwnedImage {
+        let data = (0..w * h * 3).map(|i| (i * 31 % 253) as u8).collect();
+        OwnedImage::new(Resolution::new(w, h), PixelFormat::Rgb8, data).unwrap()
+    }
+
+    fn filled(lb: &Letterbox, img: ImageView<'_>) -> Vec<i32> {
+        let n = lb.size() as usize;
+        let mut out = vec![-1; n * n * 3];
+        lb.fill_rgb_i32(img, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn the_whole_frame_is_the_centred_square_crop() {
+        let img = test_frame(64, 48);
+        let whole = Letterbox::new(img.resolution(), 24);
+        let crop = Crop {
+            x0: 0,
+            y0: -8,
+            side: 64,
+        };
+        let cropped = Letterbox::with_crop(img.resolution(), 24, Some(crop));
+        assert_eq!(filled(&cropped, img.view()), filled(&whole, img.view()));
+    }
+
+    #[test]
+    fn a_crop_gives_the_tensor_of_the_cropped_image_letterboxed_whole() {
+        // A crop on the frame, downscaled (side >= size): the same taps, so the same bits as
+        // cutting the crop out first.
+        let img = test_frame(80, 60);
+        let crop = Crop {
+            x0: 13,
+            y0: 7,
+            side: 41,
+        };
+        let copy = crate::pose::tracking::copy_crop(img.view(), crop).unwrap();
+        let cropped = Letterbox::with_crop(img.resolution(), 32, Some(crop));
+        let whole = Letterbox::new(copy.resolution(), 32);
+        assert_eq!(filled(&cropped, img.view()), filled(&whole, copy.view()));
+    }
+
+    #[test]
+    fn refitting_to_a_new_crop_equals_building_it_afresh() {
+        let img = test_frame(80, 60);
+        let a = Crop {
+            x0: -5,
+            y0: 30,
+            side: 50,
+        };
+        let b = Crop {
+            x0: 20,
+            y0: 3,
+            side: 17,
+        };
+        let mut lb = Letterbox::with_crop(img.resolution(), 32, Some(a));
+        lb.refit(img.resolution(), Some(b));
+        let fresh = Letterbox::with_crop(img.resolution(), 32, Some(b));
+        assert_eq!(filled(&lb, img.view()), filled(&fresh, img.view()));
+        assert_eq!(lb.crop(), Some(b));
+        // Padding where the crop leaves the frame: its 5 columns left of the frame are the first 3
+        // model columns, black.
+        lb.refit(img.resolution(), Some(a));
+        let out = filled(&lb, img.view());
+        assert!((0..32).all(|v| out[v * 32 * 3..][..3 * 3].iter().all(|&p| p == 0)));
     }
 
     #[test]

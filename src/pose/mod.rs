@@ -1,20 +1,20 @@
 //! Poses: the 17 COCO keypoints, the estimator trait, and MoveNet through tract.
 
-pub mod conv;
-pub mod dwconv;
+pub mod kernels;
 pub mod letterbox;
 pub mod model;
 pub mod onnx;
-pub mod ops;
+pub mod tracking;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::error::PoseError;
-use crate::frame::ImageView;
+use crate::frame::{FrameError, ImageView};
 
-pub use letterbox::Letterbox;
+pub use letterbox::{Crop, Letterbox};
 pub use model::{Engine, ModelSpec};
 pub use onnx::{OnnxEstimator, OnnxOptions, OpProfile};
+pub use tracking::{CropMode, TrackingEstimator, TrackingOptions, TrackingStats};
 
 /// A body keypoint, in MoveNet's (COCO-17) output order. "Left" is the person's own left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -174,6 +174,51 @@ pub struct Estimate {
     pub timings: StageTimings,
 }
 
+/// Loading or running the pose model.
+#[derive(Debug, thiserror::Error)]
+pub enum PoseError {
+    /// The model file could not be read.
+    #[error(
+        "cannot read pose model {path}: {source}; pass --model lightning, thunder or the path of a MoveNet .onnx file"
+    )]
+    ModelRead {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The bytes are not a usable MoveNet ONNX model.
+    #[error(
+        "pose model {name} is not a usable MoveNet SinglePose ONNX model ({reason}); pass --model lightning, thunder or the path of a MoveNet .onnx file"
+    )]
+    ModelInvalid {
+        /// The file or built-in name.
+        name: String,
+        /// What is wrong, from the loader.
+        reason: String,
+    },
+    /// A thread pool for `--threads` could not be made.
+    #[error("cannot start {threads} inference threads: {reason}")]
+    ThreadPool {
+        /// Threads asked for.
+        threads: usize,
+        /// Why not.
+        reason: String,
+    },
+    /// The kernel family asked for (`--kernels` or `POSTURE_KERNELS`) cannot run.
+    #[error("kernel family (--kernels or POSTURE_KERNELS): {0}")]
+    Kernels(#[from] kernels::ops::KernelError),
+    /// Running the network failed.
+    #[error("pose inference failed: {0}")]
+    Inference(String),
+    /// The frame is unusable.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// A replay's estimator was asked for a pose it does not have.
+    #[error("replay failed: {0}")]
+    Replay(String),
+}
+
 /// Turns an image into a pose. One implementation runs MoveNet ([`OnnxEstimator`]); tests and
 /// replays can supply others.
 pub trait PoseEstimator: Send {
@@ -182,6 +227,25 @@ pub trait PoseEstimator: Send {
     /// # Errors
     /// When the model cannot run on the image.
     fn estimate(&mut self, image: ImageView<'_>) -> Result<Estimate, PoseError>;
+
+    /// Estimates the pose of the person in the square `crop` of `image` (what lies outside the
+    /// frame is black), with the keypoints in `image`'s pixels.
+    ///
+    /// The default copies the crop into an image of its own, estimates on it and moves the
+    /// keypoints back by the crop's corner (exact: whole pixels). [`OnnxEstimator`] letterboxes
+    /// the crop straight from the frame instead.
+    ///
+    /// # Errors
+    /// As [`PoseEstimator::estimate`].
+    fn estimate_crop(&mut self, image: ImageView<'_>, crop: Crop) -> Result<Estimate, PoseError> {
+        let copy = tracking::copy_crop(image, crop)?;
+        let mut estimate = self.estimate(copy.view())?;
+        for k in &mut estimate.pose.keypoints {
+            let (x, y) = crop.frame_from_crop(f64::from(k.x_px), f64::from(k.y_px));
+            (k.x_px, k.y_px) = (x as f32, y as f32);
+        }
+        Ok(estimate)
+    }
 }
 
 #[cfg(test)]

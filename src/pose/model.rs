@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
-use crate::error::PoseError;
+use super::PoseError;
 
 /// sha256 of `models/movenet_singlepose_lightning_v4.onnx`, the original Lightning v4 file (192x192
 /// input) the embedded graph was prepared from (checked by a test against the file). Not embedded:
@@ -33,13 +33,17 @@ pub const THUNDER_PREPARED_SHA256: &str =
     "6ca86a339d32053656e4aae5288209ee1efc2fed1f26e20638398c8b12ea1e08";
 
 /// How the bundled network runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Engine {
     /// The prepared graph's convolutions (`models/prepare.py`) run by posture's own kernels:
     /// fastest.
     #[default]
     Fast,
+    /// As `Fast`, with each MobileNetV2 inverted-residual block (1x1 expand, depthwise, 1x1
+    /// project) run as one fused op that streams row bands through cache-sized scratch. Not the
+    /// default: on the machines measured so far it is no faster than `Fast` (docs/performance.md).
+    FastFused,
     /// The same graph with each of posture's convolution nodes run as the tract ops it was fused
     /// from (tract's convolution, clip and add): tract alone, for comparison.
     TractPlain,
@@ -49,6 +53,7 @@ impl std::fmt::Display for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Engine::Fast => "fast",
+            Engine::FastFused => "fast-fused",
             Engine::TractPlain => "tract-plain",
         })
     }

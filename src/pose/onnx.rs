@@ -11,11 +11,12 @@ use tract_linalg::multithread::Executor;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::runtime::RunOptions;
 
-use super::letterbox::Letterbox;
+use super::PoseError;
+use super::kernels::choice::{self, KernelSummary, LayerChoice};
+use super::kernels::ops::{Backend, Kernel};
+use super::letterbox::{Crop, Letterbox};
 use super::model::{Engine, ModelSpec};
-use super::ops::Backend;
 use super::{Estimate, Joint, Keypoint, Pose, PoseEstimator, StageTimings};
-use crate::error::PoseError;
 use crate::frame::ImageView;
 
 /// How to run the model.
@@ -27,6 +28,12 @@ pub struct OnnxOptions {
     /// Which graph of a bundled model runs: the prepared one with posture's kernels (default) or
     /// the original one with tract alone.
     pub engine: Engine,
+    /// The kernel family posture's ops run: `None` (the default) for the one the
+    /// `POSTURE_KERNELS` environment variable names, else the best this CPU runs.
+    pub kernels: Option<Kernel>,
+    /// With the `fast` engine, whether each layer runs on posture's op or tract's by their
+    /// measured speed (the default), or on posture's always.
+    pub layers: LayerChoice,
 }
 
 impl Default for OnnxOptions {
@@ -34,6 +41,8 @@ impl Default for OnnxOptions {
         Self {
             threads: 1,
             engine: Engine::Fast,
+            kernels: None,
+            layers: LayerChoice::Measured,
         }
     }
 }
@@ -70,6 +79,7 @@ pub struct OnnxEstimator {
     size: u32,
     layout: Layout,
     engine: Engine,
+    kernels: KernelSummary,
     state: TypedSimpleState,
     // Invariant: shape and type as `layout` says. Shared with tract only during `infer`, so it is
     // exclusively ours (and writable in place) between runs.
@@ -86,43 +96,45 @@ fn invalid(name: &str, e: impl std::fmt::Display) -> PoseError {
     }
 }
 
-fn square_input_side(model: &TypedModel) -> anyhow::Result<(u32, Layout)> {
-    use anyhow::{Context, bail, ensure};
-    let fact = model.input_fact(0)?;
+fn square_input_side(model: &TypedModel) -> Result<(u32, Layout), String> {
+    let fact = model.input_fact(0).map_err(|e| e.to_string())?;
     let shape: Vec<usize> = fact
         .shape
         .as_concrete()
-        .context("input shape is not fixed")?
+        .ok_or("input shape is not fixed")?
         .to_vec();
     let (side, layout) = match (fact.datum_type, shape.as_slice()) {
         (dt, &[1, h, w, 3]) if dt == i32::datum_type() && h == w => (h, Layout::NhwcI32),
         (dt, &[1, 3, h, w]) if dt == f32::datum_type() && h == w => (h, Layout::NchwF32),
-        (dt, _) => bail!(
-            "input is {dt:?} {shape:?}, expected int32 [1, S, S, 3] or (prepared) float [1, 3, S, S]"
-        ),
+        (dt, _) => {
+            return Err(format!(
+                "input is {dt:?} {shape:?}, expected int32 [1, S, S, 3] or (prepared) float [1, 3, S, S]"
+            ));
+        }
     };
-    let out = model.output_fact(0)?;
-    let out_shape = out
-        .shape
-        .as_concrete()
-        .context("output shape is not fixed")?;
-    ensure!(
-        out_shape == [1, 1, 17, 3],
-        "output shape is {out_shape:?}, expected [1, 1, 17, 3]"
-    );
-    Ok((u32::try_from(side).context("input side too large")?, layout))
+    let out = model.output_fact(0).map_err(|e| e.to_string())?;
+    let out_shape = out.shape.as_concrete().ok_or("output shape is not fixed")?;
+    if out_shape != [1, 1, 17, 3] {
+        return Err(format!(
+            "output shape is {out_shape:?}, expected [1, 1, 17, 3]"
+        ));
+    }
+    Ok((
+        u32::try_from(side).map_err(|_| "input side too large".to_owned())?,
+        layout,
+    ))
 }
 
 /// tract-onnx that reads posture's ops in prepared graphs, run by posture's kernels (`fast`) or
 /// as the tract ops they were fused from (`tract-plain`).
 fn onnx_with_posture_ops(engine: Engine) -> tract_onnx::Onnx {
     let backend = match engine {
-        Engine::Fast => Backend::Posture,
+        Engine::Fast | Engine::FastFused => Backend::Posture,
         Engine::TractPlain => Backend::Tract,
     };
     let mut onnx = onnx();
-    super::dwconv::register(&mut onnx.op_register, backend);
-    super::conv::register(&mut onnx.op_register, backend);
+    super::kernels::dwconv::register(&mut onnx.op_register, backend);
+    super::kernels::conv::register(&mut onnx.op_register, backend);
     onnx
 }
 
@@ -132,14 +144,29 @@ impl OnnxEstimator {
     /// # Errors
     /// [`PoseError::ModelRead`] for an unreadable file, [`PoseError::ModelInvalid`] for bytes that
     /// are not a MoveNet SinglePose ONNX model, [`PoseError::ThreadPool`] when the pool for
-    /// `threads > 1` cannot start.
+    /// `threads > 1` cannot start, [`PoseError::Kernels`] when the kernel family asked for
+    /// (`options.kernels` or `POSTURE_KERNELS`) is unknown or this CPU cannot run it.
     pub fn load(spec: &ModelSpec, options: &OnnxOptions) -> Result<Self, PoseError> {
+        let family = match options.kernels {
+            Some(k) => k.require(),
+            None => Kernel::from_env(),
+        }?;
         let model = spec.bytes()?;
         let name = model.name;
-        let typed = onnx_with_posture_ops(options.engine)
-            .model_for_read(&mut &*model.bytes)
-            .and_then(|m| m.into_typed())
-            .map_err(|e| invalid(&name, format!("{e:#}")))?;
+        // Each of posture's layers is built for `family`, on posture's op or tract's as
+        // `options.layers` says (see `kernels::choice`); the fused-block rewrite runs after.
+        let (typed, kernels) = choice::while_loading(family, options.layers, || {
+            onnx_with_posture_ops(options.engine)
+                .model_for_read(&mut &*model.bytes)
+                .and_then(|m| m.into_typed())
+                .and_then(|mut m| {
+                    if options.engine == Engine::FastFused {
+                        super::kernels::fusion::fuse_inverted_residuals(&mut m)?;
+                    }
+                    Ok(m)
+                })
+        });
+        let typed = typed.map_err(|e| invalid(&name, format!("{e:#}")))?;
         let (size, layout) =
             square_input_side(&typed).map_err(|e| invalid(&name, format!("{e:#}")))?;
         let optimized = typed
@@ -173,6 +200,7 @@ impl OnnxEstimator {
             size,
             layout,
             engine: options.engine,
+            kernels,
             state,
             input: Arc::new(input),
             letterbox: None,
@@ -207,8 +235,26 @@ impl OnnxEstimator {
     /// A frame error when the image is unusable. When tract still holds the last input tensor
     /// (a graph that never consumes its input), this frame goes into a fresh one.
     pub fn preprocess(&mut self, image: ImageView<'_>) -> Result<(), PoseError> {
-        if self.letterbox.as_ref().map(Letterbox::resolution) != Some(image.resolution()) {
-            self.letterbox = Some(Letterbox::new(image.resolution(), self.size));
+        self.preprocess_crop(image, None)
+    }
+
+    /// Stage 1 for the square `crop` of `image` (the whole frame for `None`): as
+    /// [`OnnxEstimator::preprocess`], reading only the crop, at the same cost.
+    ///
+    /// # Errors
+    /// As [`OnnxEstimator::preprocess`].
+    pub fn preprocess_crop(
+        &mut self,
+        image: ImageView<'_>,
+        crop: Option<Crop>,
+    ) -> Result<(), PoseError> {
+        let target = (image.resolution(), crop);
+        match &mut self.letterbox {
+            Some(lb) if (lb.resolution(), lb.crop()) == target => {}
+            Some(lb) => lb.refit(image.resolution(), crop),
+            None => {
+                self.letterbox = Some(Letterbox::with_crop(image.resolution(), self.size, crop))
+            }
         }
         let lb = self
             .letterbox
@@ -316,6 +362,12 @@ impl OnnxEstimator {
         self.engine
     }
 
+    /// The kernel family posture's ops run and how many convolution layers run on them and on
+    /// tract's ops (none of either for a graph without posture's ops).
+    pub fn kernels(&self) -> KernelSummary {
+        self.kernels
+    }
+
     /// Stage 3: the last output as keypoints in the last frame's pixels.
     pub fn decode(&self) -> Pose {
         let mut pose = Pose::default();
@@ -329,10 +381,14 @@ impl OnnxEstimator {
     }
 }
 
-impl PoseEstimator for OnnxEstimator {
-    fn estimate(&mut self, image: ImageView<'_>) -> Result<Estimate, PoseError> {
+impl OnnxEstimator {
+    fn estimate_in(
+        &mut self,
+        image: ImageView<'_>,
+        crop: Option<Crop>,
+    ) -> Result<Estimate, PoseError> {
         let t0 = Instant::now();
-        self.preprocess(image)?;
+        self.preprocess_crop(image, crop)?;
         let t1 = Instant::now();
         self.infer()?;
         let t2 = Instant::now();
@@ -346,5 +402,16 @@ impl PoseEstimator for OnnxEstimator {
                 decode: t3 - t2,
             },
         })
+    }
+}
+
+impl PoseEstimator for OnnxEstimator {
+    fn estimate(&mut self, image: ImageView<'_>) -> Result<Estimate, PoseError> {
+        self.estimate_in(image, None)
+    }
+
+    /// Letterboxes the crop straight from the frame: no copy, the cost of the full frame.
+    fn estimate_crop(&mut self, image: ImageView<'_>, crop: Crop) -> Result<Estimate, PoseError> {
+        self.estimate_in(image, Some(crop))
     }
 }

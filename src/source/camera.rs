@@ -3,8 +3,8 @@
 //! in the mode [`super::modes::choose`] picks and decodes each buffer into a reused [`Frame`]; the
 //! rest of the program sees only frames.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
@@ -15,21 +15,12 @@ use nokhwa::utils::{ApiBackend, FrameFormat};
 use nokhwa::utils::{CameraFormat, CameraIndex, RequestedFormat, RequestedFormatType};
 
 use super::decode::{PixelLayout, decode_into};
+use super::gate::RateGate;
+pub use super::modes::CameraRequest;
 #[cfg(not(target_os = "linux"))]
 use super::modes::{CameraMode, choose};
 use super::{FrameSource, SourceError};
 use crate::frame::{Frame, Resolution};
-
-/// What to ask the camera for; it gives the closest it supports.
-#[derive(Clone, Copy, Debug)]
-pub struct CameraRequest {
-    /// Device index (0 is the first camera).
-    pub index: u32,
-    /// Requested frame size.
-    pub resolution: Resolution,
-    /// Requested frames per second.
-    pub fps: u32,
-}
 
 /// A camera listed by the system.
 #[derive(Clone, Debug)]
@@ -93,6 +84,8 @@ pub struct CameraSource {
     fps: f64,
     resolution: Resolution,
     worker: Option<Worker>,
+    /// Set once by [`FrameSource::gate_before_decoding`]; the camera thread reads it per frame.
+    gate: Arc<OnceLock<RateGate>>,
 }
 
 struct Worker {
@@ -185,18 +178,29 @@ impl Device {
         f64::from(self.0.camera_format().frame_rate())
     }
 
-    fn next_into(&mut self, frame: &mut Frame) -> Result<(), SourceError> {
+    fn next_into(
+        &mut self,
+        frame: &mut Frame,
+        gate: Option<&RateGate>,
+    ) -> Result<bool, SourceError> {
         let buffer = self
             .0
             .frame()
             .map_err(|e| SourceError::CameraLost(e.to_string()))?;
-        decode_buffer(&buffer, frame)
+        if gate.is_some_and(|g| !g.admit(std::time::Instant::now())) {
+            return Ok(false);
+        }
+        decode_buffer(&buffer, frame)?;
+        Ok(true)
     }
 }
 
 /// Starts the camera thread; returns once the camera is open (or failed to open), with its
 /// actual size and frame rate.
-fn start(request: CameraRequest) -> Result<(Worker, Resolution, f64), SourceError> {
+fn start(
+    request: CameraRequest,
+    gate: Arc<OnceLock<RateGate>>,
+) -> Result<(Worker, Resolution, f64), SourceError> {
     let (opened_tx, opened_rx) = bounded::<Result<(Resolution, f64), SourceError>>(1);
     let (frames_tx, frames_rx) = bounded::<Result<Frame, SourceError>>(1);
     let (spare_tx, spare_rx) = bounded::<Frame>(2);
@@ -218,9 +222,20 @@ fn start(request: CameraRequest) -> Result<(Worker, Resolution, f64), SourceErro
             {
                 return;
             }
+            let mut spare: Option<Frame> = None;
             while !quit_t.load(Ordering::SeqCst) {
-                let mut frame = spare_rx.try_recv().unwrap_or_default();
-                let result = camera.next_into(&mut frame).map(|()| frame);
+                let mut frame = spare
+                    .take()
+                    .unwrap_or_else(|| spare_rx.try_recv().unwrap_or_default());
+                let result = match camera.next_into(&mut frame, gate.get()) {
+                    // Refused by the rate gate: not decoded, not sent.
+                    Ok(false) => {
+                        spare = Some(frame);
+                        continue;
+                    }
+                    Ok(true) => Ok(frame),
+                    Err(e) => Err(e),
+                };
                 let failed = result.is_err();
                 if frames_tx.send(result).is_err() || failed {
                     return;
@@ -251,12 +266,14 @@ impl CameraSource {
     /// # Errors
     /// [`SourceError::NoCamera`] when there is no such camera or it cannot stream.
     pub fn open(request: CameraRequest) -> Result<Self, SourceError> {
-        let (worker, resolution, fps) = start(request)?;
+        let gate = Arc::new(OnceLock::new());
+        let (worker, resolution, fps) = start(request, Arc::clone(&gate))?;
         Ok(Self {
             request,
             fps,
             resolution,
             worker: Some(worker),
+            gate,
         })
     }
 }
@@ -300,9 +317,15 @@ impl FrameSource for CameraSource {
         true
     }
 
+    fn gate_before_decoding(&mut self, gate: &RateGate) -> bool {
+        // A gate set before is kept (one run, one gate).
+        let _ = self.gate.set(gate.clone());
+        true
+    }
+
     fn reconnect(&mut self) -> Result<(), SourceError> {
         self.worker = None;
-        let (worker, resolution, fps) = start(self.request)?;
+        let (worker, resolution, fps) = start(self.request, Arc::clone(&self.gate))?;
         self.worker = Some(worker);
         self.resolution = resolution;
         self.fps = fps;

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::image_file::{expand_inputs, read_image};
 use super::{FrameSource, SourceError};
-use crate::analyze::{expand_inputs, read_image};
 use crate::frame::Frame;
 
 /// Images in path order, one per frame.

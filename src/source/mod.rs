@@ -4,6 +4,8 @@
 #[cfg(feature = "camera")]
 pub mod camera;
 pub mod decode;
+pub mod gate;
+pub mod image_file;
 pub mod images;
 pub mod mjpeg;
 pub mod modes;
@@ -68,7 +70,7 @@ pub enum SourceError {
     },
     /// An image of a sequence failed.
     #[error(transparent)]
-    Image(#[from] crate::error::ImageReadError),
+    Image(#[from] crate::source::image_file::ImageReadError),
     /// A folder or pattern matched no images.
     #[error(
         "no images found in {0}; give a folder of png/jpg files or a pattern like 'frames/*.jpg'"
@@ -115,6 +117,19 @@ pub trait FrameSource: Send {
     /// How many frames the source will produce, when known (for progress bars).
     fn frames_hint(&self) -> Option<u64> {
         None
+    }
+
+    /// Whether the source numbers its frames itself (`Frame::seq`), as a replay does with the
+    /// recorded numbers; otherwise the pipeline numbers them in capture order.
+    fn numbers_frames(&self) -> bool {
+        false
+    }
+
+    /// Hands the source a rate gate to consult as each frame arrives, before decoding it (a
+    /// camera: refused buffers go back to the driver undecoded). Returns whether it does; when
+    /// not (files, images), the pipeline drops the refused frames after reading them.
+    fn gate_before_decoding(&mut self, _gate: &gate::RateGate) -> bool {
+        false
     }
 
     /// Tries to reopen the source after a failure (a camera unplugged and plugged back).

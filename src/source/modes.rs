@@ -10,6 +10,17 @@
 use super::decode::PixelLayout;
 use crate::frame::Resolution;
 
+/// What to ask the camera for; it gives the closest it supports.
+#[derive(Clone, Copy, Debug)]
+pub struct CameraRequest {
+    /// Device index (0 is the first camera).
+    pub index: u32,
+    /// Requested frame size.
+    pub resolution: Resolution,
+    /// Requested frames per second.
+    pub fps: u32,
+}
+
 /// One mode a camera offers.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CameraMode {

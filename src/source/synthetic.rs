@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::gate::RateGate;
 use super::{FrameSource, SourceError};
 use crate::frame::{Frame, Resolution};
 
@@ -20,6 +21,8 @@ pub struct SyntheticSource {
     recoverable: bool,
     /// The background, drawn once (a camera costs its driver, not pattern maths).
     background: Vec<u8>,
+    /// Consulted before "decoding" (drawing) each frame, like a camera.
+    gate: Option<RateGate>,
 }
 
 impl SyntheticSource {
@@ -36,6 +39,7 @@ impl SyntheticSource {
             failed_reads: 0,
             recoverable: true,
             background: background(resolution),
+            gate: None,
         }
     }
 
@@ -93,12 +97,23 @@ impl FrameSource for SyntheticSource {
             )));
         }
         let started = *self.started.get_or_insert_with(Instant::now);
-        let t_secs = self.produced as f64 / self.fps;
+        let mut t_secs = self.produced as f64 / self.fps;
         if self.live {
-            // Sleep until this frame's time, like a camera delivering at its rate.
-            let due = started + Duration::from_secs_f64(t_secs);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
+            // Sleep until this frame's time, like a camera delivering at its rate; a frame the
+            // gate refuses is dropped before it is drawn (a camera's undecoded buffer).
+            loop {
+                let due = started + Duration::from_secs_f64(t_secs);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                if self.gate.as_ref().is_none_or(|g| g.admit(Instant::now())) {
+                    break;
+                }
+                self.produced += 1;
+                if self.limit.is_some_and(|l| self.produced >= l) {
+                    return Ok(false);
+                }
+                t_secs = self.produced as f64 / self.fps;
             }
         }
         let w = self.resolution.width as usize;
@@ -128,6 +143,14 @@ impl FrameSource for SyntheticSource {
     }
 
     fn is_live(&self) -> bool {
+        self.live
+    }
+
+    fn gate_before_decoding(&mut self, gate: &RateGate) -> bool {
+        // Only a live source keeps its own time; an unpaced one is gated by the pipeline.
+        if self.live {
+            self.gate = Some(gate.clone());
+        }
         self.live
     }
 

@@ -16,9 +16,9 @@ use v4l::video::capture::Parameters;
 use v4l::{Device, Format, FourCC};
 
 use super::SourceError;
-use super::camera::CameraRequest;
 use super::decode::{PixelLayout, decode_into, packed_rows};
-use super::modes::{CameraMode, choose, stepwise_sizes};
+use super::gate::RateGate;
+use super::modes::{CameraMode, CameraRequest, choose, stepwise_sizes};
 use crate::frame::{Frame, Resolution};
 
 /// How long to wait for a frame before the camera counts as lost.
@@ -160,9 +160,17 @@ impl V4l2Camera {
     /// # Errors
     /// [`SourceError::CameraLost`] when no frame comes (unplugged, timed out) or it does not
     /// decode.
-    pub fn next_into(&mut self, frame: &mut Frame) -> Result<(), SourceError> {
+    pub fn next_into(
+        &mut self,
+        frame: &mut Frame,
+        gate: Option<&RateGate>,
+    ) -> Result<bool, SourceError> {
         let lost = |e: &dyn std::fmt::Display| SourceError::CameraLost(e.to_string());
         let (buffer, meta) = self.stream.next().map_err(|e| lost(&e))?;
+        // A frame the rate gate refuses goes back to the driver undecoded.
+        if gate.is_some_and(|g| !g.admit(std::time::Instant::now())) {
+            return Ok(false);
+        }
         let used = meta.bytesused as usize;
         let data = if used > 0 && used <= buffer.len() {
             &buffer[..used]
@@ -178,6 +186,7 @@ impl V4l2Camera {
         )
         .map_err(|e| lost(&e))?;
         decode_into(self.layout, self.resolution, data, frame)
-            .map_err(|e| lost(&format!("cannot decode a camera frame: {e}")))
+            .map_err(|e| lost(&format!("cannot decode a camera frame: {e}")))?;
+        Ok(true)
     }
 }

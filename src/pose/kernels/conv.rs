@@ -1,0 +1,979 @@
+//! posture's own dense convolution for tract: `PostureConv2d`.
+//!
+//! A 1x1 convolution on an NCHW plane is the matrix product `Y[Co, HW] = W[Co, Ci] · X[Ci, HW]`;
+//! any other convolution is the same product on the input's im2col matrix `[Ci·kh·kw, Ho·Wo]`.
+//! tract runs these as general matrix products: it copies ("packs") the input into panels on
+//! every run, builds its im2col lazily one panel at a time (slow for MoveNet's first layer, a 3x3
+//! stride-2 convolution of the 3-channel image), and leaves the following ReLU6 or residual `Add`
+//! as passes of their own. The dense convolutions are most of MoveNet's arithmetic (253 of 271
+//! million multiply-adds in Lightning), so posture does them itself: the weights are packed once,
+//! when the model loads, into panels of `mr` output channels; a 1x1 layer reads its input in
+//! place and any other builds its im2col matrix once per run; bias, clipping (ReLU6, ReLU) and
+//! the residual add are applied while a tile is still in registers.
+//!
+//! The kernel is chosen at run time: AVX-512 (channels x columns tiles of 12x32, 8x32, 16x16 or
+//! 24x16 with the columns along the vectors, or 32x12 with the channels along the vectors for
+//! planes too small to fill column vectors; whichever pads the layer least), AVX2+FMA (6x16),
+//! NEON on aarch64 (8x12, [`neon`]), or plain loops. `models/prepare.py` rewrites each dense
+//! `Conv` (with the `Clip`, `Relu` or residual `Add` after it) into one node of this op;
+//! [`register`] teaches tract-onnx to build it.
+
+use std::cell::RefCell;
+
+use tract_onnx::model::OnnxOpRegister;
+use tract_onnx::tract_hir::internal::*;
+
+use super::choice;
+use super::ops::{
+    Backend, Clip, ConvAttrs, Geometry, Kernel, PostureNode, constant_f32, register_node, shape4,
+    tract_conv_plan, wire_tract_chain,
+};
+
+/// The ONNX op type `models/prepare.py` writes (domain `posture`).
+pub const OP_TYPE: &str = "PostureConv2d";
+
+#[cfg(target_arch = "aarch64")]
+mod neon;
+
+thread_local! {
+    // The im2col matrix of a non-1x1 layer, reused across calls on the inference thread.
+    static IM2COL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Writes the im2col matrix of `input` (`[C, H, W]`) for `g` (`channels` = C) into `out`:
+/// row `(c, ky, kx)` holds, for every output pixel, the input value tap `(ky, kx)` of channel `c`
+/// reads there (0 in the padding), so a convolution is `W[Co, C·kh·kw] · out`.
+///
+/// # Errors
+/// When the kernel does not fit or `input` does not match `g`.
+pub fn im2col(g: &Geometry, input: &[f32], out: &mut Vec<f32>) -> TractResult<()> {
+    let (ho, wo) = g
+        .out_hw()
+        .ok_or_else(|| format_err!("convolution kernel larger than its padded input: {g:?}"))?;
+    let (h, w) = g.in_hw;
+    let (kh, kw) = g.kernel;
+    let (sh, sw) = g.stride;
+    let (pt, pl) = (g.pads[0], g.pads[1]);
+    ensure!(
+        input.len() == g.channels * h * w,
+        "im2col input: {} values for {g:?}",
+        input.len()
+    );
+    out.clear();
+    out.resize(g.channels * kh * kw * ho * wo, 0.0);
+    let rows = out.chunks_exact_mut(ho * wo);
+    let taps = (0..g.channels)
+        .flat_map(|c| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| (c, ky, kx))));
+    for (row, (c, ky, kx)) in rows.zip(taps) {
+        let plane = &input[c * h * w..][..h * w];
+        // Output columns x whose input column x * sw + kx - pl lies inside 0..w.
+        let x_lo = pl.saturating_sub(kx).div_ceil(sw);
+        let x_hi = (w + pl).saturating_sub(kx).div_ceil(sw).min(wo);
+        for (y, dst) in row.chunks_exact_mut(wo).enumerate() {
+            let Some(iy) = (y * sh + ky).checked_sub(pt).filter(|&iy| iy < h) else {
+                continue;
+            };
+            let src = &plane[iy * w..][..w];
+            for (x, d) in dst.iter_mut().enumerate().take(x_hi).skip(x_lo) {
+                *d = src[x * sw + kx - pl];
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The block of the output a kernel computes at a time, fixed when the weights are packed (each
+/// belongs to one kernel). "Rows" tiles put the columns (pixels) along the vectors and broadcast
+/// one weight per output channel; the "channels" tile puts the output channels along the vectors
+/// and broadcasts one input value per column, for planes too small to fill column vectors (6x6
+/// is 36 columns, which 16-wide vectors pad to 48, 12-column tiles not at all).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tile {
+    /// AVX-512: 12 output channels x 32 columns (24 accumulators of the 32 registers).
+    Avx512Rows12x32,
+    /// AVX-512: 8 output channels x 32 columns.
+    Avx512Rows8x32,
+    /// AVX-512: 16 output channels x 16 columns.
+    Avx512Rows16x16,
+    /// AVX-512: 24 output channels x 16 columns.
+    Avx512Rows24x16,
+    /// AVX-512: 32 output channels (two vectors) x 12 columns.
+    Avx512Channels32x12,
+    /// AVX2+FMA: 6 output channels x 16 columns (12 accumulators of the 16 registers).
+    Avx2Rows6x16,
+    /// NEON: 8 output channels x 12 columns (24 accumulators of the 32 registers).
+    NeonRows8x12,
+    /// Plain loops: one output channel at a time, whole rows.
+    PortableRow,
+}
+
+impl Tile {
+    /// (output channels, columns) per tile; the channels are also the rows of a weight panel.
+    pub fn shape(self) -> (usize, usize) {
+        match self {
+            Tile::Avx512Rows12x32 => (12, 32),
+            Tile::Avx512Rows8x32 => (8, 32),
+            Tile::Avx512Rows16x16 => (16, 16),
+            Tile::Avx512Rows24x16 => (24, 16),
+            Tile::Avx512Channels32x12 => (32, 12),
+            Tile::Avx2Rows6x16 => (6, 16),
+            Tile::NeonRows8x12 => (8, 12),
+            Tile::PortableRow => (1, 1),
+        }
+    }
+
+    /// The tiles `kernel` runs, in order of preference when they pad a layer alike.
+    fn for_kernel(kernel: Kernel) -> &'static [Tile] {
+        match kernel {
+            Kernel::Avx512 => &[
+                Tile::Avx512Rows12x32,
+                Tile::Avx512Rows8x32,
+                Tile::Avx512Rows16x16,
+                Tile::Avx512Rows24x16,
+                Tile::Avx512Channels32x12,
+            ],
+            Kernel::Avx2Fma => &[Tile::Avx2Rows6x16],
+            Kernel::Neon => &[Tile::NeonRows8x12],
+            Kernel::Portable => &[Tile::PortableRow],
+        }
+    }
+}
+
+/// A layer's weights, packed for one tile and input size: panels of `mr` (the tile's output
+/// channels) rows, each `[ci][mr]`, the last panel zero-filled past `co`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PackedWeights {
+    co: usize,
+    ci: usize,
+    hw: usize,
+    tile: Tile,
+    panels: Vec<f32>,
+    // Bias per output channel, zero-filled like the panels.
+    bias: Vec<f32>,
+}
+
+impl PackedWeights {
+    /// Packs `weights` `[co, ci]` (row-major) and `bias` `[co]` for `kernel` and inputs of `hw`
+    /// pixels, choosing the tile shape that wastes the fewest lanes on this layer.
+    ///
+    /// # Errors
+    /// When the lengths do not match `co` and `ci`, or a size is 0.
+    pub fn new(
+        kernel: Kernel,
+        co: usize,
+        ci: usize,
+        hw: usize,
+        weights: &[f32],
+        bias: &[f32],
+    ) -> TractResult<Self> {
+        ensure!(
+            co > 0 && ci > 0 && hw > 0,
+            "convolution layer {co}x{ci} on {hw} pixels"
+        );
+        ensure!(
+            weights.len() == co * ci,
+            "convolution weights: {} values for {co}x{ci}",
+            weights.len()
+        );
+        ensure!(bias.len() == co, "convolution bias: {} values", bias.len());
+        let padded = |tile: Tile| {
+            let (rows, cols) = tile.shape();
+            co.div_ceil(rows) * rows * hw.div_ceil(cols) * cols
+        };
+        // The first of the least padded (`min_by_key` keeps the first of equals).
+        let tile = Tile::for_kernel(kernel)
+            .iter()
+            .copied()
+            .min_by_key(|&t| padded(t))
+            .unwrap_or(Tile::PortableRow);
+        let mr = tile.shape().0;
+        let n_panels = co.div_ceil(mr);
+        let mut panels = vec![0.0; n_panels * ci * mr];
+        for (o, row) in weights.chunks_exact(ci).enumerate() {
+            let (p, r) = (o / mr, o % mr);
+            for (k, &w) in row.iter().enumerate() {
+                panels[(p * ci + k) * mr + r] = w;
+            }
+        }
+        let mut padded_bias = vec![0.0; n_panels * mr];
+        padded_bias[..co].copy_from_slice(bias);
+        Ok(Self {
+            co,
+            ci,
+            hw,
+            tile,
+            panels,
+            bias: padded_bias,
+        })
+    }
+
+    /// The tile the kernel runs: output channels by input columns.
+    pub fn tile(&self) -> (usize, usize) {
+        self.tile.shape()
+    }
+
+    /// The weights `[co, ci]` (row-major) and bias `[co]` as they were given to
+    /// [`PackedWeights::new`], for repacking them for another input size.
+    pub fn unpacked(&self) -> (Vec<f32>, Vec<f32>) {
+        let mr = self.tile.shape().0;
+        let mut weights = vec![0.0; self.co * self.ci];
+        for (o, row) in weights.chunks_exact_mut(self.ci).enumerate() {
+            let (p, r) = (o / mr, o % mr);
+            for (k, w) in row.iter_mut().enumerate() {
+                *w = self.panels[(p * self.ci + k) * mr + r];
+            }
+        }
+        (weights, self.bias[..self.co].to_vec())
+    }
+
+    /// Output channels, input channels (rows of the input matrix) and input columns.
+    pub fn dims(&self) -> (usize, usize, usize) {
+        (self.co, self.ci, self.hw)
+    }
+}
+
+/// `output[co, hw] = clip(W · input + bias) (+ residual)`: the convolution as a matrix product,
+/// `input` being `[ci, hw]` row-major (a 1x1 layer's input as it is, any other layer's im2col
+/// matrix), run by the kernel of the tile `weights` were packed for (plain loops if this CPU
+/// lacks it: they take any tile's panels).
+/// `residual`, when given, is `[co, hw]` and added after the clip.
+///
+/// # Errors
+/// When a slice length does not match the layer.
+pub fn gemm(
+    weights: &PackedWeights,
+    input: &[f32],
+    clip: Clip,
+    residual: Option<&[f32]>,
+    output: &mut [f32],
+) -> TractResult<()> {
+    let (co, ci, hw) = (weights.co, weights.ci, weights.hw);
+    ensure!(
+        input.len() == ci * hw,
+        "gemm input: {} values for {ci}x{hw}",
+        input.len()
+    );
+    ensure!(
+        output.len() == co * hw,
+        "gemm output: {} values for {co}x{hw}",
+        output.len()
+    );
+    if let Some(r) = residual {
+        ensure!(
+            r.len() == co * hw,
+            "gemm residual: {} values for {co}x{hw}",
+            r.len()
+        );
+    }
+    let job = Job {
+        w: weights,
+        input,
+        clip,
+        residual,
+    };
+    let cpu = Kernel::detect();
+    // SAFETY (each arm): the CPU has the instructions (checked) and the weights are packed for
+    // the tile the kernel runs; the lengths are checked above.
+    match weights.tile {
+        #[cfg(target_arch = "x86_64")]
+        Tile::Avx512Rows12x32 if cpu == Kernel::Avx512 => unsafe {
+            avx512::tiles::<12, 2>(&job, output)
+        },
+        #[cfg(target_arch = "x86_64")]
+        Tile::Avx512Rows8x32 if cpu == Kernel::Avx512 => unsafe {
+            avx512::tiles::<8, 2>(&job, output)
+        },
+        #[cfg(target_arch = "x86_64")]
+        Tile::Avx512Rows16x16 if cpu == Kernel::Avx512 => unsafe {
+            avx512::tiles::<16, 1>(&job, output)
+        },
+        #[cfg(target_arch = "x86_64")]
+        Tile::Avx512Rows24x16 if cpu == Kernel::Avx512 => unsafe {
+            avx512::tiles::<24, 1>(&job, output)
+        },
+        #[cfg(target_arch = "x86_64")]
+        Tile::Avx512Channels32x12 if cpu == Kernel::Avx512 => unsafe {
+            avx512_channels::tiles::<12>(&job, output)
+        },
+        #[cfg(target_arch = "x86_64")]
+        Tile::Avx2Rows6x16 if cpu != Kernel::Portable => unsafe { avx2::tiles(&job, output) },
+        #[cfg(target_arch = "aarch64")]
+        Tile::NeonRows8x12 if cpu == Kernel::Neon => unsafe { neon::tiles(&job, output) },
+        _ => portable(&job, output),
+    }
+    Ok(())
+}
+
+/// One call's operands, lengths checked.
+struct Job<'a> {
+    w: &'a PackedWeights,
+    input: &'a [f32],
+    clip: Clip,
+    residual: Option<&'a [f32]>,
+}
+
+fn portable(job: &Job<'_>, output: &mut [f32]) {
+    let w = job.w;
+    let (ci, hw, mr) = (w.ci, w.hw, w.tile.shape().0);
+    for (o, out) in output.chunks_exact_mut(hw).enumerate() {
+        let (p, r) = (o / mr, o % mr);
+        out.fill(w.bias[o]);
+        for (k, x) in job.input.chunks_exact(hw).enumerate() {
+            let a = w.panels[(p * ci + k) * mr + r];
+            for (y, &v) in out.iter_mut().zip(x) {
+                *y += a * v;
+            }
+        }
+        for y in out.iter_mut() {
+            *y = y.max(job.clip.lo).min(job.clip.hi);
+        }
+        if let Some(res) = job.residual {
+            for (y, &v) in out.iter_mut().zip(&res[o * hw..][..hw]) {
+                *y += v;
+            }
+        }
+    }
+}
+
+/// Walks the output in tiles of `mr` channels by `nr` columns (columns outer, so one strip of
+/// the input serves every panel while it is in cache) and calls `tile` with the tile's weight
+/// panel, input, residual and output pointers, the columns it holds and the rows to store.
+///
+/// # Safety
+/// `output` has `co * hw` values (as `job`'s layer); `tile` must stay within the pointers'
+/// tiles as described.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn for_each_tile(
+    job: &Job<'_>,
+    nr: usize,
+    output: &mut [f32],
+    mut tile: impl FnMut(*const f32, *const f32, *const f32, *mut f32, &[f32], usize, usize),
+) {
+    let w = job.w;
+    let (co, ci, hw, mr) = (w.co, w.ci, w.hw, w.tile.shape().0);
+    let res = job.residual.map_or(std::ptr::null(), <[f32]>::as_ptr);
+    let mut n0 = 0;
+    while n0 < hw {
+        let cols = (hw - n0).min(nr);
+        let mut m0 = 0;
+        while m0 < co {
+            let rows = (co - m0).min(mr);
+            // SAFETY: panel m0 / mr starts at m0 * ci (ci * mr values); row m0, column n0 is
+            // inside input, output and residual (m0 < co, n0 < hw).
+            unsafe {
+                let r = if res.is_null() {
+                    res
+                } else {
+                    res.add(m0 * hw + n0)
+                };
+                tile(
+                    w.panels.as_ptr().add(m0 * ci),
+                    job.input.as_ptr().add(n0),
+                    r,
+                    output.as_mut_ptr().add(m0 * hw + n0),
+                    &w.bias[m0..m0 + mr],
+                    cols,
+                    rows,
+                );
+            }
+            m0 += mr;
+        }
+        n0 += nr;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{Job, for_each_tile};
+    use std::arch::x86_64::*;
+
+    /// Tiles of `MR` output channels by `NV` vectors of 16 columns.
+    ///
+    /// # Safety
+    /// AVX-512F; slice lengths as checked by `gemm`; weights packed `MR` rows high.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tiles<const MR: usize, const NV: usize>(
+        job: &Job<'_>,
+        output: &mut [f32],
+    ) {
+        let (ci, hw) = (job.w.ci, job.w.hw);
+        let (vlo, vhi) = (_mm512_set1_ps(job.clip.lo), _mm512_set1_ps(job.clip.hi));
+        // SAFETY: every tile reads `ci` rows of `cols` input columns (masked), its panel of
+        // ci * MR weights and MR biases, and writes `rows` rows of `cols` columns (masked).
+        unsafe {
+            for_each_tile(job, 16 * NV, output, |a, b, res, c, bias, cols, rows| {
+                let masks: [__mmask16; NV] = std::array::from_fn(|j| {
+                    let n = cols.saturating_sub(16 * j).min(16);
+                    ((1u32 << n) - 1) as __mmask16
+                });
+                let mut acc: [[__m512; NV]; MR] =
+                    std::array::from_fn(|r| [_mm512_set1_ps(bias[r]); NV]);
+                for k in 0..ci {
+                    let bv: [__m512; NV] = std::array::from_fn(|j| {
+                        _mm512_maskz_loadu_ps(masks[j], b.add(k * hw + 16 * j))
+                    });
+                    for (r, row) in acc.iter_mut().enumerate() {
+                        let av = _mm512_set1_ps(*a.add(k * MR + r));
+                        for (v, &x) in row.iter_mut().zip(&bv) {
+                            *v = _mm512_fmadd_ps(av, x, *v);
+                        }
+                    }
+                }
+                for (r, row) in acc.iter().enumerate().take(rows) {
+                    for (j, &v) in row.iter().enumerate() {
+                        let off = r * hw + 16 * j;
+                        let mut y = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+                        if !res.is_null() {
+                            y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(masks[j], res.add(off)));
+                        }
+                        _mm512_mask_storeu_ps(c.add(off), masks[j], y);
+                    }
+                }
+            });
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512_channels {
+    use super::Job;
+    use std::arch::x86_64::*;
+
+    /// Tiles of 32 output channels (two vectors) by `MP` columns: for each input row, two
+    /// vectors of weights and one broadcast input value per column. The results go to the
+    /// channel-major output with scatters (and the residual comes with gathers).
+    ///
+    /// # Safety
+    /// AVX-512F; slice lengths as checked by `gemm`; weights packed 32 rows high.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tiles<const MP: usize>(job: &Job<'_>, output: &mut [f32]) {
+        let w = job.w;
+        let (co, ci, hw) = (w.co, w.ci, w.hw);
+        let (vlo, vhi) = (_mm512_set1_ps(job.clip.lo), _mm512_set1_ps(job.clip.hi));
+        let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        // Offsets of lane l's channel in the output plane stack: l * hw (fits i32: the output
+        // is far smaller than 2^31 values).
+        let stride = _mm512_mullo_epi32(lane, _mm512_set1_epi32(hw as i32));
+        let input = job.input.as_ptr();
+        let mut m0 = 0;
+        while m0 < co {
+            let masks: [__mmask16; 2] = std::array::from_fn(|j| {
+                let n = (co - m0).saturating_sub(16 * j).min(16);
+                ((1u32 << n) - 1) as __mmask16
+            });
+            let a = w.panels[m0 * ci..][..ci * 32].as_ptr();
+            let bias: [__m512; 2] = std::array::from_fn(|j| unsafe {
+                _mm512_loadu_ps(w.bias[m0 + 16 * j..][..16].as_ptr())
+            });
+            let mut p0 = 0;
+            while p0 < hw {
+                let cols = (hw - p0).min(MP);
+                // Columns past the plane read its last column (valid memory); their sums are
+                // never stored.
+                let col: [usize; MP] = std::array::from_fn(|p| (p0 + p).min(hw - 1));
+                let mut acc: [[__m512; 2]; MP] = [bias; MP];
+                for k in 0..ci {
+                    // SAFETY: the panel has ci * 32 values; input row k has hw values and
+                    // col[p] < hw.
+                    unsafe {
+                        let av = [
+                            _mm512_loadu_ps(a.add(k * 32)),
+                            _mm512_loadu_ps(a.add(k * 32 + 16)),
+                        ];
+                        let row = input.add(k * hw);
+                        for (p, pair) in acc.iter_mut().enumerate() {
+                            let x = _mm512_set1_ps(*row.add(col[p]));
+                            pair[0] = _mm512_fmadd_ps(av[0], x, pair[0]);
+                            pair[1] = _mm512_fmadd_ps(av[1], x, pair[1]);
+                        }
+                    }
+                }
+                for (p, pair) in acc.iter().enumerate().take(cols) {
+                    for (j, &v) in pair.iter().enumerate() {
+                        if masks[j] == 0 {
+                            continue;
+                        }
+                        let base = (m0 + 16 * j) * hw + p0 + p;
+                        let mut y = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+                        // SAFETY: lane l addresses (m0 + 16 j + l) * hw + p0 + p, inside the
+                        // output (and residual) for the lanes the mask keeps (channel < co).
+                        unsafe {
+                            if let Some(res) = job.residual {
+                                let r = _mm512_mask_i32gather_ps::<4>(
+                                    _mm512_setzero_ps(),
+                                    masks[j],
+                                    stride,
+                                    res.as_ptr().add(base),
+                                );
+                                y = _mm512_add_ps(y, r);
+                            }
+                            _mm512_mask_i32scatter_ps::<4>(
+                                output.as_mut_ptr().add(base),
+                                masks[j],
+                                stride,
+                                y,
+                            );
+                        }
+                    }
+                }
+                p0 += MP;
+            }
+            m0 += 32;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Job, for_each_tile};
+    use std::arch::x86_64::*;
+
+    const MR: usize = 6;
+
+    /// Tiles of 6 output channels by 16 columns.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; slice lengths as checked by `gemm`; weights packed 6 rows high.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn tiles(job: &Job<'_>, output: &mut [f32]) {
+        let (ci, hw) = (job.w.ci, job.w.hw);
+        let (vlo, vhi) = (_mm256_set1_ps(job.clip.lo), _mm256_set1_ps(job.clip.hi));
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        // SAFETY: as in the AVX-512 kernel, with 8-lane masks.
+        unsafe {
+            for_each_tile(job, 16, output, |a, b, res, c, bias, cols, rows| {
+                let masks: [__m256i; 2] = std::array::from_fn(|j| {
+                    let n = cols.saturating_sub(8 * j).min(8) as i32;
+                    _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane)
+                });
+                let mut acc: [[__m256; 2]; MR] =
+                    std::array::from_fn(|r| [_mm256_set1_ps(bias[r]); 2]);
+                for k in 0..ci {
+                    let bv: [__m256; 2] = std::array::from_fn(|j| {
+                        _mm256_maskload_ps(b.add(k * hw + 8 * j), masks[j])
+                    });
+                    for (r, row) in acc.iter_mut().enumerate() {
+                        let av = _mm256_set1_ps(*a.add(k * MR + r));
+                        for (v, &x) in row.iter_mut().zip(&bv) {
+                            *v = _mm256_fmadd_ps(av, x, *v);
+                        }
+                    }
+                }
+                for (r, row) in acc.iter().enumerate().take(rows) {
+                    for (j, &v) in row.iter().enumerate() {
+                        let off = r * hw + 8 * j;
+                        let mut y = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
+                        if !res.is_null() {
+                            y = _mm256_add_ps(y, _mm256_maskload_ps(res.add(off), masks[j]));
+                        }
+                        _mm256_maskstore_ps(c.add(off), masks[j], y);
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// tract op: a dense convolution (group 1) with its packed weights and bias, clip, and an
+/// optional second input added after the clip (a residual connection).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv2d {
+    weights: Arc<PackedWeights>,
+    // Input geometry (`channels` = input channels). 1x1, stride 1, no padding reads the input as
+    // it is; anything else goes through im2col.
+    geometry: Geometry,
+    clip: Clip,
+    residual: bool,
+}
+
+// The weights are finite (a model's), so equality is an equivalence.
+impl Eq for Conv2d {}
+
+impl Conv2d {
+    /// The layer on `[1, C, H, W]` inputs of `geometry`, with `weights` `[co, C, kh, kw]` (flat)
+    /// and `bias` `[co]` packed for `kernel`; with `residual`, the op takes a second input of the
+    /// output's shape and adds it after the clip.
+    ///
+    /// # Errors
+    /// When the kernel does not fit or the sizes disagree.
+    pub fn new(
+        kernel: Kernel,
+        geometry: Geometry,
+        co: usize,
+        weights: &[f32],
+        bias: &[f32],
+        clip: Clip,
+        residual: bool,
+    ) -> TractResult<Self> {
+        let [_, _, ho, wo] = geometry.output_shape(co)?;
+        let inner = geometry.channels * geometry.kernel.0 * geometry.kernel.1;
+        let weights = PackedWeights::new(kernel, co, inner, ho * wo, weights, bias)?;
+        Ok(Self {
+            weights: Arc::new(weights),
+            geometry,
+            clip,
+            residual,
+        })
+    }
+
+    /// The layer's shape as the per-layer choice keys its timing: everything its cost depends
+    /// on, not the weights' values.
+    fn shape_key(&self) -> String {
+        format!(
+            "dense {} co{} clip {} residual {}",
+            self.geometry.shape_key(),
+            self.weights.co,
+            self.clip != Clip::NONE,
+            self.residual
+        )
+    }
+
+    /// Times this op against tract's convolution of the same layer (`weights` and `bias` as
+    /// given to [`Conv2d::new`]), on one thread: see [`choice::time_pair`].
+    fn calibrate(&self, weights: &[f32], bias: &[f32]) -> TractResult<choice::Timing> {
+        let g = &self.geometry;
+        let out_shape = self.output_shape()?;
+        let x = Tensor::from_shape(
+            &g.input_shape(),
+            &choice::sample_values(g.input_shape().iter().product()),
+        )?
+        .into_tvalue();
+        let mut inputs = tvec![x.clone()];
+        if self.residual {
+            let r = choice::sample_values(out_shape.iter().product());
+            inputs.push(Tensor::from_shape(&out_shape, &r)?.into_tvalue());
+        }
+        let plan = tract_conv_plan(g, self.weights.co, 1, weights, bias)?;
+        let mut state = plan.spawn()?;
+        let ctx = EvalContext::out_of_plan();
+        choice::time_pair(
+            || self.eval(&ctx, inputs.clone()).map(drop),
+            || state.run(tvec![x.clone()]).map(drop),
+        )
+    }
+
+    /// The packed weights, input geometry, clip and whether a residual is added: what
+    /// [`super::fused`] needs to take the layer into a fused block.
+    pub(crate) fn parts(&self) -> (&PackedWeights, &Geometry, Clip, bool) {
+        (&self.weights, &self.geometry, self.clip, self.residual)
+    }
+
+    pub(crate) fn is_1x1(&self) -> bool {
+        let g = &self.geometry;
+        g.kernel == (1, 1) && g.stride == (1, 1) && g.pads == [0; 4]
+    }
+
+    fn output_shape(&self) -> TractResult<[usize; 4]> {
+        self.geometry.output_shape(self.weights.co)
+    }
+}
+
+impl Op for Conv2d {
+    fn name(&self) -> StaticName {
+        OP_TYPE.into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        let w = &self.weights;
+        Ok(vec![format!(
+            "{} filters on {:?}, tile {:?}, clip {:?}, residual {}",
+            w.co, self.geometry, w.tile, self.clip, self.residual
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for Conv2d {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let g = &self.geometry;
+        let in_shape = g.input_shape();
+        ensure!(
+            inputs.len() == 1 + usize::from(self.residual),
+            "{OP_TYPE}: {} inputs",
+            inputs.len()
+        );
+        ensure!(
+            inputs[0].shape() == in_shape,
+            "{OP_TYPE}: input shape {:?}, expected {in_shape:?}",
+            inputs[0].shape(),
+        );
+        let out_shape = self.output_shape()?;
+        if let Some(r) = inputs.get(1) {
+            ensure!(
+                r.shape() == out_shape,
+                "{OP_TYPE}: residual shape {:?}, expected {out_shape:?}",
+                r.shape()
+            );
+        }
+        // SAFETY: `gemm` writes every value of the output before anyone reads it (or fails, and
+        // the tensor is dropped unread).
+        let mut output = unsafe { Tensor::uninitialized::<f32>(&out_shape)? };
+        {
+            let src = inputs[0].try_as_plain_ram()?;
+            let src = src.as_slice::<f32>()?;
+            let res = inputs.get(1).map(|r| r.try_as_plain_ram()).transpose()?;
+            let res = res.as_ref().map(|r| r.as_slice::<f32>()).transpose()?;
+            let mut dst = output.try_as_plain_ram_mut()?;
+            let dst = dst.as_slice_mut::<f32>()?;
+            if self.is_1x1() {
+                gemm(&self.weights, src, self.clip, res, dst)?;
+            } else {
+                IM2COL.with(|cell| {
+                    let mut cols = cell.borrow_mut();
+                    im2col(g, src, &mut cols)?;
+                    gemm(&self.weights, &cols, self.clip, res, dst)
+                })?;
+            }
+        }
+        Ok(tvec![output.into_tvalue()])
+    }
+}
+
+impl TypedOp for Conv2d {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        ensure!(inputs.iter().all(|f| f.datum_type == f32::datum_type()));
+        Ok(tvec![f32::fact(self.output_shape()?)])
+    }
+
+    as_op!();
+}
+
+/// The ONNX node as parsed, before shapes are known.
+#[derive(Clone, Debug, PartialEq)]
+struct ConvExpansion(ConvAttrs, Backend);
+
+impl Expansion for ConvExpansion {
+    fn name(&self) -> StaticName {
+        OP_TYPE.into()
+    }
+
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        if inputs.len() != 3 && inputs.len() != 4 {
+            bail!("{OP_TYPE} takes 3 or 4 inputs, got {}", inputs.len());
+        }
+        s.equals(&outputs[0].shape[1], &inputs[1].shape[0])?;
+        if let Some(r) = inputs.get(3) {
+            s.equals(&r.shape, &outputs[0].shape)?;
+        }
+        self.0.rules(s, inputs, outputs)
+    }
+
+    fn wire(
+        &self,
+        prefix: &str,
+        model: &mut TypedModel,
+        inputs: &[OutletId],
+    ) -> TractResult<TVec<OutletId>> {
+        let [n, ci, h, w] = shape4(model, inputs[0], prefix, "the input")?;
+        let [co, wci, kh, kw] = shape4(model, inputs[1], prefix, "the weights")?;
+        ensure!(
+            n == 1 && wci == ci,
+            "{prefix}: input [{n}, {ci}, ..] and weights [{co}, {wci}, ..], expected [1, C, H, W] and [Co, C, kh, kw]"
+        );
+        if self.1 == Backend::Tract {
+            choice::count_tract_layer();
+            return wire_tract_chain(&self.0, 1, prefix, model, inputs);
+        }
+        let residual = inputs.len() == 4;
+        let weights = constant_f32(model, inputs[1], prefix, "the weights")?;
+        let bias = constant_f32(model, inputs[2], prefix, "the bias")?;
+        let op = Conv2d::new(
+            choice::loading_family().unwrap_or(self.0.kernel),
+            self.0.geometry(ci, (h, w), (kh, kw)),
+            co,
+            &weights,
+            &bias,
+            self.0.clip,
+            residual,
+        )?;
+        if choice::prefer_tract(&op.shape_key(), || op.calibrate(&weights, &bias))? {
+            return wire_tract_chain(&self.0, 1, prefix, model, inputs);
+        }
+        let wired: TVec<OutletId> = if residual {
+            tvec![inputs[0], inputs[3]]
+        } else {
+            tvec![inputs[0]]
+        };
+        model.wire_node(prefix, op, &wired)
+    }
+}
+
+impl PostureNode for ConvExpansion {
+    const OP_TYPE: &'static str = OP_TYPE;
+    fn new(attrs: ConvAttrs, backend: Backend) -> Self {
+        ConvExpansion(attrs, backend)
+    }
+}
+
+/// Lets tract-onnx build `PostureConv2d` nodes, run by `backend`'s code.
+pub fn register(ops: &mut OnnxOpRegister, backend: Backend) {
+    register_node::<ConvExpansion>(ops, backend);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pose::kernels::ops::{test_values, tract_reference};
+    use proptest::prelude::*;
+
+    /// Every kernel this CPU runs gives tract's result (then clipped, then the residual added).
+    fn check(g: Geometry, co: usize, seed: u64, clip: Option<(f32, f32)>, residual: bool) {
+        let clip = clip.map_or(Clip::NONE, |(lo, hi)| Clip::new(lo, hi));
+        let (c, (h, w), (kh, kw)) = (g.channels, g.in_hw, g.kernel);
+        let mut state = seed | 1;
+        let input = test_values(c * h * w, &mut state);
+        let weights = test_values(co * c * kh * kw, &mut state);
+        let bias = test_values(co, &mut state);
+        let (ho, wo) = g.out_hw().unwrap();
+        let res = residual.then(|| test_values(co * ho * wo, &mut state));
+        let expected: Vec<f32> = tract_reference(&g, co, 1, &input, &weights, &bias, clip)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + res.as_ref().map_or(0.0, |r| r[i]))
+            .collect();
+        // Sums of K = c*kh*kw products of values below 2 in size: within 1e-5 of the largest
+        // possible sum, 4K (f32 sums of the same products in another order differ by far less).
+        let tol = 1e-5 * (4.0 * (c * kh * kw) as f32).max(1.0);
+        for kernel in Kernel::ALL.into_iter().filter(|k| k.supported()) {
+            let op = Conv2d::new(kernel, g, co, &weights, &bias, clip, residual).unwrap();
+            let mut inputs = tvec![
+                Tensor::from_shape(&[1, c, h, w], &input)
+                    .unwrap()
+                    .into_tvalue()
+            ];
+            if let Some(r) = &res {
+                inputs.push(
+                    Tensor::from_shape(&[1, co, ho, wo], r)
+                        .unwrap()
+                        .into_tvalue(),
+                );
+            }
+            let got = op.eval(&EvalContext::out_of_plan(), inputs).unwrap();
+            let got = got[0].try_as_plain_ram().unwrap();
+            let got = got.as_slice::<f32>().unwrap();
+            assert_eq!(got.len(), expected.len());
+            for (i, (a, b)) in got.iter().zip(&expected).enumerate() {
+                assert!(
+                    (a - b).abs() <= tol,
+                    "{kernel:?} tile {:?} {g:?} co {co} at {i}: {a} vs tract {b}",
+                    op.weights.tile()
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn one_by_one_layers_match_tract(
+            co in 1usize..70,
+            ci in 1usize..40,
+            h in 1usize..20,
+            w in 1usize..20,
+            clip in proptest::option::of((-1.0f32..0.0, 0.5f32..6.0)),
+            residual in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let g = Geometry { channels: ci, in_hw: (h, w), kernel: (1, 1), stride: (1, 1), pads: [0; 4] };
+            check(g, co, seed, clip, residual);
+        }
+
+        #[test]
+        fn strided_padded_layers_match_tract(
+            co in 1usize..40,
+            ci in 1usize..6,
+            h in 1usize..24,
+            w in 1usize..24,
+            kh in 1usize..4,
+            kw in 1usize..4,
+            sh in 1usize..4,
+            sw in 1usize..4,
+            pads in proptest::array::uniform4(0usize..3),
+            clip in proptest::option::of((-1.0f32..0.0, 0.5f32..6.0)),
+            seed in any::<u64>(),
+        ) {
+            let g = Geometry { channels: ci, in_hw: (h, w), kernel: (kh, kw), stride: (sh, sw), pads };
+            prop_assume!(g.out_hw().is_some());
+            check(g, co, seed, clip, false);
+        }
+    }
+
+    #[test]
+    fn matches_tract_on_movenets_layer_shapes() {
+        // The first layer (3x3, stride 2, padded bottom/right) and 1x1 layers of every plane
+        // size, with the channel counts that pad the tiles least and most.
+        let first = Geometry {
+            channels: 3,
+            in_hw: (192, 192),
+            kernel: (3, 3),
+            stride: (2, 2),
+            pads: [0, 0, 1, 1],
+        };
+        check(first, 32, 1, Some((0.0, 6.0)), false);
+        for (co, ci, s) in [
+            (96, 16, 96),
+            (24, 144, 48),
+            (17, 96, 48),
+            (1, 96, 48),
+            (192, 32, 24),
+            (576, 96, 12),
+            (1280, 320, 6),
+            (64, 1280, 6),
+        ] {
+            let g = Geometry {
+                channels: ci,
+                in_hw: (s, s),
+                kernel: (1, 1),
+                stride: (1, 1),
+                pads: [0; 4],
+            };
+            check(g, co, (co * ci + s) as u64, None, s == 12);
+        }
+    }
+
+    #[test]
+    fn the_least_padded_tile_is_chosen() {
+        let packed = |co, hw| {
+            PackedWeights::new(Kernel::Avx512, co, 1, hw, &vec![0.0; co], &vec![0.0; co])
+                .unwrap()
+                .tile()
+        };
+        // 36 pixels: 12-column channel tiles pad nothing, 16-wide column vectors pad to 48.
+        assert_eq!(packed(1280, 36), (32, 12));
+        // 17 channels: 32-channel tiles would waste 15, so column vectors.
+        assert_eq!(packed(17, 36).1, 16);
+        // 9216 pixels and 96 channels: nothing pads, the first preference wins.
+        assert_eq!(packed(96, 9216), (12, 32));
+        // 16 channels: 8-row panels pad nothing.
+        assert_eq!(packed(16, 9216), (8, 32));
+    }
+
+    #[test]
+    fn mismatched_sizes_are_refused() {
+        assert!(PackedWeights::new(Kernel::Portable, 2, 3, 4, &[0.0; 5], &[0.0; 2]).is_err());
+        assert!(PackedWeights::new(Kernel::Portable, 2, 3, 4, &[0.0; 6], &[0.0; 3]).is_err());
+        assert!(PackedWeights::new(Kernel::Portable, 0, 3, 4, &[], &[]).is_err());
+        let w = PackedWeights::new(Kernel::Portable, 2, 3, 4, &[0.0; 6], &[0.0; 2]).unwrap();
+        let mut out = [0.0; 8];
+        assert!(gemm(&w, &[0.0; 11], Clip::NONE, None, &mut out).is_err());
+        assert!(gemm(&w, &[0.0; 12], Clip::NONE, Some(&[0.0; 7]), &mut out).is_err());
+        assert!(gemm(&w, &[0.0; 12], Clip::NONE, None, &mut out[..7]).is_err());
+        let g = Geometry {
+            channels: 1,
+            in_hw: (2, 2),
+            kernel: (3, 3),
+            stride: (1, 1),
+            pads: [0; 4],
+        };
+        assert!(Conv2d::new(Kernel::Portable, g, 1, &[0.0; 9], &[0.0], Clip::NONE, false).is_err());
+    }
+}

@@ -1,0 +1,700 @@
+//! posture's own depthwise convolution for tract: `PostureDepthwiseConv2d`.
+//!
+//! tract 0.23's x86 depthwise kernel vectorises along W only for stride 1 (stride-2 layers run
+//! scalar) and leaves the ReLU6 that follows every MobileNet depthwise layer as two more passes.
+//! `models/prepare.py` replaces each depthwise `Conv` (and the `Clip` after it) with one node of
+//! this op; [`register`] teaches tract-onnx to build it. The kernel works on NCHW planes, any
+//! kernel size and stride, with bias and clipping fused, and picks its inner loop at run time:
+//! AVX2+FMA on x86-64 CPUs that have it, NEON on aarch64 ([`neon`]), plain loops (which the
+//! compiler vectorises) elsewhere.
+//!
+//! Each plane is first copied into a zero-padded scratch buffer split into `stride` column phases
+//! (phase `k` holds padded columns `k, k + s, k + 2s, ...`), so every tap of every stride reads
+//! contiguous memory: output column `x` under tap `kx` reads phase `kx % s` at `x + kx / s`.
+
+use std::cell::RefCell;
+
+use tract_onnx::model::OnnxOpRegister;
+use tract_onnx::tract_hir::internal::*;
+
+use super::choice;
+use super::ops::{
+    Backend, Clip, ConvAttrs, Geometry, Kernel, PostureNode, constant_f32, register_node, shape4,
+    tract_conv_plan, wire_tract_chain,
+};
+
+/// The ONNX op type `models/prepare.py` writes (domain `posture`).
+pub const OP_TYPE: &str = "PostureDepthwiseConv2d";
+
+/// The inference thread's reusable buffers: the padded stride phases of one plane, and the flat
+/// pass's output (rows `we` wide).
+struct Scratch {
+    phases: Vec<f32>,
+    flat: Vec<f32>,
+}
+
+thread_local! {
+    // Per-plane phase buffer, reused across calls on the inference thread.
+    static SCRATCH: RefCell<Scratch> = const {
+        RefCell::new(Scratch {
+            phases: Vec::new(),
+            flat: Vec::new(),
+        })
+    };
+}
+
+/// Depthwise convolution of `input` (`[C, H, W]`, row-major) into `output` (`[C, Ho, Wo]`), with
+/// `weights` `[C, kh, kw]`, `bias` `[C]`, and each output clamped to `clip` when given.
+///
+/// # Errors
+/// When a slice length does not match `geometry`.
+pub fn depthwise(
+    kernel: Kernel,
+    g: &Geometry,
+    input: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    clip: Clip,
+    output: &mut [f32],
+) -> TractResult<()> {
+    let (ho, wo) = g
+        .out_hw()
+        .ok_or_else(|| format_err!("depthwise kernel larger than its padded input: {g:?}"))?;
+    let (h, w) = g.in_hw;
+    let (kh, kw) = g.kernel;
+    let c = g.channels;
+    ensure!(
+        input.len() == c * h * w,
+        "depthwise input: {} values for {g:?}",
+        input.len()
+    );
+    ensure!(
+        weights.len() == c * kh * kw,
+        "depthwise weights: {} values",
+        weights.len()
+    );
+    ensure!(bias.len() == c, "depthwise bias: {} values", bias.len());
+    ensure!(
+        output.len() == c * ho * wo,
+        "depthwise output: {} values",
+        output.len()
+    );
+    let (sh, sw) = g.stride;
+    let hp = h + g.pads[0] + g.pads[2];
+    // Width of one phase row: enough for every tap of every output column.
+    let we = wo + (kw - 1) / sw;
+    // Where tap column kx reads: phase kx % sw at offset kx / sw (divisions done once, here).
+    let cols = (0..kw).map(|kx| (kx % sw, kx / sw)).collect();
+    let plane = Plane {
+        hp,
+        we,
+        sw,
+        sh,
+        ho,
+        wo,
+        kh,
+        kw,
+        cols,
+    };
+    let cpu = Kernel::detect();
+    let simd3x3 = kh == 3 && kw == 3 && cpu != Kernel::Portable;
+    // Small stride-1 planes: whole-plane vectors over the flattened scratch (see `avx512`).
+    let flat = simd3x3 && cpu == Kernel::Avx512 && (sh, sw) == (1, 1) && wo <= FLAT_MAX_WIDTH;
+    SCRATCH.with(|cell| {
+        let Scratch {
+            phases: scratch,
+            flat: flat_out,
+        } = &mut *cell.borrow_mut();
+        // All zeros: the padding cells (never written below) must read 0. The margin past the
+        // phases lets a flat pass read whole vectors past the last row.
+        scratch.clear();
+        scratch.resize(sw * hp * we + FLAT_MARGIN, 0.0);
+        if flat {
+            flat_out.resize((ho * we).next_multiple_of(16), 0.0);
+        }
+        for ch in 0..c {
+            let src = &input[ch * h * w..][..h * w];
+            fill_phases(g, &plane, src, scratch);
+            let taps = &weights[ch * kh * kw..][..kh * kw];
+            let out = &mut output[ch * ho * wo..][..ho * wo];
+            match kernel {
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx512 if flat => {
+                    // SAFETY: the CPU has AVX-512F, the kernel is 3x3 with stride 1 (`flat`);
+                    // `scratch` has the margin and `flat_out` the rounded length it needs.
+                    unsafe { avx512::flat3x3(&plane, scratch, taps, bias[ch], clip, flat_out, out) }
+                }
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx2Fma | Kernel::Avx512 if simd3x3 => {
+                    // SAFETY: the CPU has AVX2 and FMA and the kernel is 3x3 (`simd3x3`).
+                    unsafe { avx2::plane3x3(&plane, scratch, taps, bias[ch], clip, out) }
+                }
+                #[cfg(target_arch = "aarch64")]
+                Kernel::Neon if simd3x3 => {
+                    // SAFETY: the CPU has NEON and the kernel is 3x3 (`simd3x3`).
+                    unsafe { neon::plane3x3(&plane, scratch, taps, bias[ch], clip, out) }
+                }
+                _ => portable_plane(&plane, scratch, taps, bias[ch], clip, out),
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon;
+
+/// Widest output plane the flat stride-1 pass takes (wider rows vectorise well one by one).
+const FLAT_MAX_WIDTH: usize = 24;
+/// Zeros kept past the phases in the scratch: a flat pass reads up to 15 values past the last
+/// output row's last tap, and a 3-wide kernel's taps 2 more.
+const FLAT_MARGIN: usize = 32;
+
+struct Plane {
+    hp: usize,
+    we: usize,
+    sw: usize,
+    sh: usize,
+    ho: usize,
+    wo: usize,
+    kh: usize,
+    kw: usize,
+    cols: TVec<(usize, usize)>,
+}
+
+impl Plane {
+    /// The `wo` values tap (`ky`, `kx`) reads for output row `y`.
+    #[inline(always)]
+    fn taps_row<'a>(&self, scratch: &'a [f32], y: usize, ky: usize, kx: usize) -> &'a [f32] {
+        let (phase, offset) = self.cols[kx];
+        &scratch[(phase * self.hp + y * self.sh + ky) * self.we + offset..][..self.wo]
+    }
+}
+
+// Writes the input plane into the phase rows of `scratch`. Only the cells that hold input values
+// are written: `scratch` is zeroed once per layer and the padding cells are the same for every
+// channel, so they stay zero.
+fn fill_phases(g: &Geometry, p: &Plane, src: &[f32], scratch: &mut [f32]) {
+    let (h, w) = g.in_hw;
+    let (pt, pl) = (g.pads[0], g.pads[1]);
+    let row_of = |k: usize, r: usize| (k * p.hp + r) * p.we..(k * p.hp + r + 1) * p.we;
+    // Phase k, column i holds input column i * sw + k - pl: the first inside one is at
+    // i = first(k), input column x0(k) < sw.
+    let first = |k: usize| pl.saturating_sub(k).div_ceil(p.sw);
+    let x0 = |k: usize| first(k) * p.sw + k - pl;
+    for (iy, row) in src.chunks_exact(w).enumerate().take(h) {
+        let r = iy + pt;
+        if r >= p.hp {
+            break;
+        }
+        if p.sw == 1 {
+            let dst = &mut scratch[row_of(0, r)];
+            let start = pl.min(p.we);
+            let n = w.min(p.we - start);
+            dst[start..start + n].copy_from_slice(&row[..n]);
+        } else if p.sw == 2 {
+            // Two phases: one takes the even input columns, the other the odd ones.
+            let (ke, ko) = if x0(0) == 0 { (0, 1) } else { (1, 0) };
+            let (fe, fo) = (first(ke), first(ko));
+            let (lo, hi) = scratch.split_at_mut(row_of(1, r).start);
+            let (even_row, odd_row) = if ke == 0 {
+                (&mut lo[row_of(0, r)], &mut hi[..p.we])
+            } else {
+                (&mut hi[..p.we], &mut lo[row_of(0, r)])
+            };
+            let evens = &mut even_row[fe.min(p.we)..];
+            let odds = &mut odd_row[fo.min(p.we)..];
+            // Pairs while both sides have room (this loop vectorises), then whatever is left.
+            let n = (w / 2).min(evens.len()).min(odds.len());
+            for (pair, (e, o)) in row
+                .chunks_exact(2)
+                .zip(evens.iter_mut().zip(odds.iter_mut()))
+                .take(n)
+            {
+                *e = pair[0];
+                *o = pair[1];
+            }
+            for (j, e) in evens.iter_mut().enumerate().skip(n) {
+                match row.get(2 * j) {
+                    Some(&v) => *e = v,
+                    None => break,
+                }
+            }
+            for (j, o) in odds.iter_mut().enumerate().skip(n) {
+                match row.get(2 * j + 1) {
+                    Some(&v) => *o = v,
+                    None => break,
+                }
+            }
+        } else {
+            for k in 0..p.sw {
+                let dst = &mut scratch[row_of(k, r)];
+                let (first, x0) = (first(k), x0(k));
+                if x0 < w && first < dst.len() {
+                    for (d, &v) in dst[first..].iter_mut().zip(row[x0..].iter().step_by(p.sw)) {
+                        *d = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn portable_plane(
+    p: &Plane,
+    scratch: &[f32],
+    taps: &[f32],
+    bias: f32,
+    Clip { lo, hi }: Clip,
+    out: &mut [f32],
+) {
+    for (y, out_row) in out.chunks_exact_mut(p.wo).enumerate().take(p.ho) {
+        out_row.fill(bias);
+        for ky in 0..p.kh {
+            for kx in 0..p.kw {
+                let wgt = taps[ky * p.kw + kx];
+                let src = p.taps_row(scratch, y, ky, kx);
+                for (o, &s) in out_row.iter_mut().zip(src) {
+                    *o += wgt * s;
+                }
+            }
+        }
+        for o in out_row.iter_mut() {
+            *o = o.max(lo).min(hi);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Clip, Plane};
+    use std::arch::x86_64::*;
+
+    /// A 3x3 plane, 16 then 8 output columns at a time, the last 1..7 with masked loads.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `p.kh == p.kw == 3`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn plane3x3(
+        p: &Plane,
+        scratch: &[f32],
+        taps: &[f32],
+        bias: f32,
+        Clip { lo, hi }: Clip,
+        out: &mut [f32],
+    ) {
+        assert!(p.kh == 3 && p.kw == 3 && taps.len() == 9 && out.len() >= p.ho * p.wo);
+        if p.ho == 0 || p.wo == 0 {
+            return;
+        }
+        let w: [__m256; 9] = std::array::from_fn(|i| _mm256_set1_ps(taps[i]));
+        let (vb, vlo, vhi) = (_mm256_set1_ps(bias), _mm256_set1_ps(lo), _mm256_set1_ps(hi));
+        let wo = p.wo;
+        let row_step = p.sh * p.we;
+        // Offset of each tap's first value for output row 0. The last row's taps end inside
+        // `scratch` (checked once here: that bounds every read below).
+        let off: [usize; 9] = std::array::from_fn(|i| {
+            let (phase, offset) = p.cols[i % 3];
+            (phase * p.hp + i / 3) * p.we + offset
+        });
+        let last = off.iter().max().copied().unwrap_or(0) + (p.ho - 1) * row_step + wo;
+        assert!(last <= scratch.len());
+        let rest = wo % 8;
+        // Lanes 0..rest on: lane j is on when j < rest.
+        let mask = _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(rest as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        );
+        let base = scratch.as_ptr();
+        let clamp = |v: __m256| _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
+        for y in 0..p.ho {
+            // SAFETY (all loads and stores below): a tap's reads for row y are
+            // off[i] + y * row_step + [0, wo), within `last` (asserted); stores are to
+            // out[y * wo + [0, wo)], within out.len() (asserted); masked lanes are not touched.
+            unsafe {
+                let src: [*const f32; 9] = std::array::from_fn(|i| base.add(off[i] + y * row_step));
+                let dst = out.as_mut_ptr().add(y * wo);
+                let mut x = 0;
+                while x + 16 <= wo {
+                    let (mut a, mut b) = (vb, vb);
+                    for i in 0..9 {
+                        a = _mm256_fmadd_ps(_mm256_loadu_ps(src[i].add(x)), w[i], a);
+                        b = _mm256_fmadd_ps(_mm256_loadu_ps(src[i].add(x + 8)), w[i], b);
+                    }
+                    _mm256_storeu_ps(dst.add(x), clamp(a));
+                    _mm256_storeu_ps(dst.add(x + 8), clamp(b));
+                    x += 16;
+                }
+                if x + 8 <= wo {
+                    let mut a = vb;
+                    for i in 0..9 {
+                        a = _mm256_fmadd_ps(_mm256_loadu_ps(src[i].add(x)), w[i], a);
+                    }
+                    _mm256_storeu_ps(dst.add(x), clamp(a));
+                    x += 8;
+                }
+                if rest > 0 {
+                    let mut a = vb;
+                    for i in 0..9 {
+                        a = _mm256_fmadd_ps(_mm256_maskload_ps(src[i].add(x), mask), w[i], a);
+                    }
+                    _mm256_maskstore_ps(dst.add(x), mask, clamp(a));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{Clip, Plane};
+    use std::arch::x86_64::*;
+
+    /// A stride-1 3x3 plane computed over the flattened scratch: flat output `i = y * we + x`
+    /// reads tap `(ky, kx)` at `i + ky * we + kx`, so 16 outputs at a time come from 9 loads
+    /// whatever the row width (the `we - wo` columns past each row are computed and dropped).
+    /// Small planes (6x6, 12x12) then need a few full vectors instead of a masked tail per row.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; `p.kh == p.kw == 3`, `p.sh == p.sw == 1`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn flat3x3(
+        p: &Plane,
+        scratch: &[f32],
+        taps: &[f32],
+        bias: f32,
+        Clip { lo, hi }: Clip,
+        flat: &mut [f32],
+        out: &mut [f32],
+    ) {
+        assert!(p.kh == 3 && p.kw == 3 && p.sh == 1 && p.sw == 1 && taps.len() == 9);
+        let (we, wo) = (p.we, p.wo);
+        let n = (p.ho * we).next_multiple_of(16);
+        let off: [usize; 9] = std::array::from_fn(|i| (i / 3) * we + i % 3);
+        // Every read below is < n + off[8] <= ho * we + 15 + 2 * we + 2 = hp * we + 17, inside
+        // the scratch's FLAT_MARGIN.
+        assert!(flat.len() >= n && scratch.len() >= n + off[8] && out.len() >= p.ho * wo);
+        let w: [__m512; 9] = std::array::from_fn(|i| _mm512_set1_ps(taps[i]));
+        let (vb, vlo, vhi) = (_mm512_set1_ps(bias), _mm512_set1_ps(lo), _mm512_set1_ps(hi));
+        let base = scratch.as_ptr();
+        for i in (0..n).step_by(16) {
+            // SAFETY: reads end below n + off[8] <= scratch.len(), writes below n <= flat.len()
+            // (asserted).
+            unsafe {
+                let mut acc = vb;
+                for t in 0..9 {
+                    acc = _mm512_fmadd_ps(_mm512_loadu_ps(base.add(i + off[t])), w[t], acc);
+                }
+                let y = _mm512_min_ps(_mm512_max_ps(acc, vlo), vhi);
+                _mm512_storeu_ps(flat.as_mut_ptr().add(i), y);
+            }
+        }
+        for (dst, src) in out.chunks_exact_mut(wo).zip(flat.chunks(we)) {
+            dst.copy_from_slice(&src[..wo]);
+        }
+    }
+}
+
+/// tract op: depthwise convolution with its weights, bias and optional clip baked in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DepthwiseConv2d {
+    geometry: Geometry,
+    weights: Arc<Vec<f32>>,
+    bias: Arc<Vec<f32>>,
+    clip: Clip,
+    kernel: Kernel,
+}
+
+// The weights are finite (a model's), so equality is an equivalence.
+impl Eq for DepthwiseConv2d {}
+
+impl DepthwiseConv2d {
+    /// The layer, for inputs of `geometry`, with `weights` `[C, kh, kw]` and `bias` `[C]`.
+    ///
+    /// # Errors
+    /// When the sizes do not agree with `geometry`.
+    pub fn new(
+        geometry: Geometry,
+        weights: Vec<f32>,
+        bias: Vec<f32>,
+        clip: Clip,
+        kernel: Kernel,
+    ) -> TractResult<Self> {
+        let c = geometry.channels;
+        geometry.output_shape(c)?;
+        ensure!(weights.len() == c * geometry.kernel.0 * geometry.kernel.1);
+        ensure!(bias.len() == c);
+        Ok(Self {
+            geometry,
+            weights: Arc::new(weights),
+            bias: Arc::new(bias),
+            clip,
+            kernel,
+        })
+    }
+
+    fn output_shape(&self) -> TractResult<[usize; 4]> {
+        self.geometry.output_shape(self.geometry.channels)
+    }
+
+    /// The layer's shape as the per-layer choice keys its timing.
+    fn shape_key(&self) -> String {
+        format!(
+            "depthwise {} clip {}",
+            self.geometry.shape_key(),
+            self.clip != Clip::NONE
+        )
+    }
+
+    /// Times this op against tract's depthwise convolution of the same layer, on one thread:
+    /// see [`choice::time_pair`].
+    fn calibrate(&self) -> TractResult<choice::Timing> {
+        let g = &self.geometry;
+        let c = g.channels;
+        let x = Tensor::from_shape(
+            &g.input_shape(),
+            &choice::sample_values(g.input_shape().iter().product()),
+        )?
+        .into_tvalue();
+        let plan = tract_conv_plan(g, c, c, &self.weights, &self.bias)?;
+        let mut state = plan.spawn()?;
+        let ctx = EvalContext::out_of_plan();
+        choice::time_pair(
+            || self.eval(&ctx, tvec![x.clone()]).map(drop),
+            || state.run(tvec![x.clone()]).map(drop),
+        )
+    }
+
+    /// The geometry, weights `[C, kh, kw]`, bias `[C]`, clip and kernel: what [`super::fused`]
+    /// needs to take the layer into a fused block.
+    pub(crate) fn parts(&self) -> (&Geometry, &[f32], &[f32], Clip, Kernel) {
+        (
+            &self.geometry,
+            &self.weights,
+            &self.bias,
+            self.clip,
+            self.kernel,
+        )
+    }
+}
+
+impl Op for DepthwiseConv2d {
+    fn name(&self) -> StaticName {
+        OP_TYPE.into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "{:?} clip {:?} {:?}",
+            self.geometry, self.clip, self.kernel
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for DepthwiseConv2d {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let g = &self.geometry;
+        ensure!(
+            input.shape() == g.input_shape(),
+            "{OP_TYPE}: input shape {:?}, expected {:?}",
+            input.shape(),
+            g.input_shape()
+        );
+        // SAFETY: `depthwise` writes every output value before anyone reads it (or fails, and
+        // the tensor is dropped unread).
+        let mut output = unsafe { Tensor::uninitialized::<f32>(&self.output_shape()?)? };
+        {
+            let src = input.try_as_plain_ram()?;
+            let mut dst = output.try_as_plain_ram_mut()?;
+            depthwise(
+                self.kernel,
+                g,
+                src.as_slice::<f32>()?,
+                &self.weights,
+                &self.bias,
+                self.clip,
+                dst.as_slice_mut::<f32>()?,
+            )?;
+        }
+        Ok(tvec![output.into_tvalue()])
+    }
+}
+
+impl TypedOp for DepthwiseConv2d {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        ensure!(inputs.len() == 1 && inputs[0].datum_type == f32::datum_type());
+        Ok(tvec![f32::fact(self.output_shape()?)])
+    }
+
+    as_op!();
+}
+
+/// The ONNX node as parsed, before shapes are known.
+#[derive(Clone, Debug, PartialEq)]
+struct DepthwiseExpansion(ConvAttrs, Backend);
+
+impl Expansion for DepthwiseExpansion {
+    fn name(&self) -> StaticName {
+        OP_TYPE.into()
+    }
+
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        check_input_arity(inputs, 3)?;
+        s.equals(&outputs[0].shape[1], &inputs[0].shape[1])?;
+        self.0.rules(s, inputs, outputs)
+    }
+
+    fn wire(
+        &self,
+        prefix: &str,
+        model: &mut TypedModel,
+        inputs: &[OutletId],
+    ) -> TractResult<TVec<OutletId>> {
+        let [n, ci, h, w] = shape4(model, inputs[0], prefix, "the input")?;
+        let [c, one, kh, kw] = shape4(model, inputs[1], prefix, "the weights")?;
+        ensure!(
+            n == 1 && one == 1 && c == ci,
+            "{prefix}: input [{n}, {ci}, ..] and weights [{c}, {one}, ..], expected [1, C, H, W] and [C, 1, kh, kw]"
+        );
+        if self.1 == Backend::Tract {
+            choice::count_tract_layer();
+            return wire_tract_chain(&self.0, c, prefix, model, inputs);
+        }
+        let op = DepthwiseConv2d::new(
+            self.0.geometry(c, (h, w), (kh, kw)),
+            constant_f32(model, inputs[1], prefix, "the weights")?,
+            constant_f32(model, inputs[2], prefix, "the bias")?,
+            self.0.clip,
+            choice::loading_family().unwrap_or(self.0.kernel),
+        )?;
+        if choice::prefer_tract(&op.shape_key(), || op.calibrate())? {
+            return wire_tract_chain(&self.0, c, prefix, model, inputs);
+        }
+        model.wire_node(prefix, op, &inputs[..1])
+    }
+}
+
+impl PostureNode for DepthwiseExpansion {
+    const OP_TYPE: &'static str = OP_TYPE;
+    fn new(attrs: ConvAttrs, backend: Backend) -> Self {
+        DepthwiseExpansion(attrs, backend)
+    }
+}
+
+/// Lets tract-onnx build `PostureDepthwiseConv2d` nodes, run by `backend`'s code.
+pub fn register(ops: &mut OnnxOpRegister, backend: Backend) {
+    register_node::<DepthwiseExpansion>(ops, backend);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pose::kernels::ops::{test_values, tract_reference};
+    use proptest::prelude::*;
+
+    fn check(g: Geometry, seed: u64, clip: Option<(f32, f32)>) {
+        let clip = clip.map_or(Clip::NONE, |(lo, hi)| Clip::new(lo, hi));
+        let (c, (h, w), (kh, kw)) = (g.channels, g.in_hw, g.kernel);
+        let mut state = seed | 1;
+        let input = test_values(c * h * w, &mut state);
+        let weights = test_values(c * kh * kw, &mut state);
+        let bias = test_values(c, &mut state);
+        let expected = tract_reference(&g, g.channels, g.channels, &input, &weights, &bias, clip);
+        let (ho, wo) = g.out_hw().unwrap();
+        for kernel in Kernel::ALL.into_iter().filter(|k| k.supported()) {
+            let mut out = vec![f32::NAN; c * ho * wo];
+            depthwise(kernel, &g, &input, &weights, &bias, clip, &mut out).unwrap();
+            assert_eq!(out.len(), expected.len());
+            for (i, (a, b)) in out.iter().zip(&expected).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-4,
+                    "{kernel:?} {g:?} at {i}: {a} vs tract {b}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+        #[test]
+        fn matches_tracts_depthwise_convolution_on_random_layers(
+            channels in 1usize..12,
+            h in 1usize..28,
+            w in 1usize..28,
+            kh in 1usize..4,
+            kw in 1usize..4,
+            sh in 1usize..4,
+            sw in 1usize..4,
+            pads in proptest::array::uniform4(0usize..3),
+            clip in proptest::option::of((-1.0f32..0.0, 0.5f32..6.0)),
+            seed in any::<u64>(),
+        ) {
+            let g = Geometry { channels, in_hw: (h, w), kernel: (kh, kw), stride: (sh, sw), pads };
+            prop_assume!(g.out_hw().is_some());
+            check(g, seed, clip);
+        }
+    }
+
+    #[test]
+    fn matches_tract_on_movenets_layer_shapes() {
+        // Every distinct depthwise geometry of Lightning (stride 1 "same", stride 2 pad bottom/right).
+        for (c, s) in [
+            (32, 96),
+            (96, 96),
+            (144, 48),
+            (192, 24),
+            (384, 12),
+            (576, 12),
+            (960, 6),
+        ] {
+            for (stride, pads) in [(1, [1, 1, 1, 1]), (2, [0, 0, 1, 1])] {
+                let g = Geometry {
+                    channels: c,
+                    in_hw: (s, s),
+                    kernel: (3, 3),
+                    stride: (stride, stride),
+                    pads,
+                };
+                check(g, (c * s + stride) as u64, Some((0.0, 6.0)));
+            }
+        }
+    }
+
+    #[test]
+    fn a_kernel_larger_than_its_padded_input_is_refused() {
+        let g = Geometry {
+            channels: 1,
+            in_hw: (2, 2),
+            kernel: (3, 3),
+            stride: (1, 1),
+            pads: [0; 4],
+        };
+        assert!(g.out_hw().is_none());
+        assert!(
+            DepthwiseConv2d::new(g, vec![0.0; 9], vec![0.0], Clip::NONE, Kernel::Portable).is_err()
+        );
+        let mut out = [];
+        assert!(
+            depthwise(
+                Kernel::Portable,
+                &g,
+                &[0.0; 4],
+                &[0.0; 9],
+                &[0.0],
+                Clip::NONE,
+                &mut out
+            )
+            .is_err()
+        );
+    }
+}
