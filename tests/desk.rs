@@ -940,6 +940,15 @@ fn the_tray_menu_and_the_break_button_run_sit_tall_recalibrate_the_window_today_
         format!("exercise sit-tall --video {v}"),
         "no calibration yet"
     );
+    // The set ended with exit 0 (every rep done): that is the break, however short, so the
+    // suggestion is withdrawn.
+    within(60, "the break notification is withdrawn", || {
+        calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| matches!(c, Call::Close(id) if *id == break_id))
+    });
 
     let conn = zbus::blocking::connection::Builder::address(bus.address.as_str())
         .unwrap()
@@ -983,7 +992,7 @@ fn the_tray_menu_and_the_break_button_run_sit_tall_recalibrate_the_window_today_
         unreachable!()
     };
     assert!(
-        body.contains(" watched in ") && body.contains("(1 suggested)"),
+        body.contains(" watched in ") && body.contains("1 break(s) taken ("),
         "{body}"
     );
     assert_eq!(hook_calls().len(), 3, "no program is run for it");
@@ -1142,6 +1151,53 @@ fn calibrate_with_a_profile_writes_where_the_desk_reads_that_profile_and_an_unkn
         out.lines()
             .any(|l| l == format!("calibration = \"{}\"  # default", docked.display())),
         "{out}"
+    );
+    // `monitor` and `exercise` judge with the profile's calibration too: it is the baseline in
+    // their recordings.
+    let header_calibration = |args: &[&str], rec: &std::path::Path| {
+        let mut all = args.to_vec();
+        all.extend(["--headless", "--record", rec.to_str().unwrap()]);
+        let o = run(&all);
+        let file = std::fs::read_dir(rec)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .unwrap_or_else(|| panic!("no recording: {}", stderr(&o)));
+        let text = std::fs::read_to_string(file).unwrap();
+        let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        (o, header["calibration"].clone())
+    };
+    let images = ["--images", photo.to_str().unwrap()];
+    let (o, baseline) = header_calibration(
+        &[&["monitor", "--profile", "docked"][..], &images[..]].concat(),
+        &dir.path().join("rec-monitor"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let docked_file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&docked).unwrap()).unwrap();
+    assert!(!baseline["metrics"].is_null(), "{}", stderr(&o));
+    assert_eq!(baseline["metrics"], docked_file["metrics"]);
+    let (o, baseline) = header_calibration(
+        &[
+            &["exercise", "sit-tall", "--reps", "1", "--profile", "docked"][..],
+            &images[..],
+        ]
+        .concat(),
+        &dir.path().join("rec-exercise"),
+    );
+    assert!(o.status.code().is_some(), "{}", stderr(&o));
+    assert!(!baseline.is_null(), "{}", stderr(&o));
+    // A profile not calibrated yet is judged on the clinical defaults, and says so.
+    let (o, baseline) = header_calibration(
+        &[&["monitor", "--profile", "laptop"][..], &images[..]].concat(),
+        &dir.path().join("rec-laptop"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(baseline.is_null());
+    assert!(
+        stderr(&o).contains("no calibration for profile laptop yet"),
+        "{}",
+        stderr(&o)
     );
     // With one: that file.
     assert!(!laptop.exists());

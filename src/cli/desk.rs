@@ -162,6 +162,7 @@ struct Effective {
     retry_secs: Sourced<f64>,
     notifications: Sourced<String>,
     break_after_mins: Sourced<f64>,
+    break_length_mins: Sourced<f64>,
 }
 
 /// The config file (`--config FILE`, else the default place): its path and contents (`None`:
@@ -194,16 +195,26 @@ fn calibration_key(profile: Option<&str>, camera: u32) -> String {
     }
 }
 
-/// `posture calibrate --profile NAME`: the profile's camera (when the file gives one) and the
-/// file its calibration is kept in (the profile's `calibration`, else
-/// `~/.config/posture/calibration/profile-NAME.json`), as `posture desk --profile NAME` reads it.
+/// What `monitor`, `exercise` and `calibrate` take from a profile of the config file.
+pub struct ProfileSettings {
+    /// The profile's camera, when the file gives one.
+    pub camera: Option<u32>,
+    /// The file its calibration is kept in.
+    pub calibration: PathBuf,
+    /// Its thresholds file, when the file gives one.
+    pub thresholds: Option<PathBuf>,
+}
+
+/// The profile's camera, the file its calibration is kept in (the profile's `calibration`, else
+/// `~/.config/posture/calibration/profile-NAME.json`) and its thresholds, as `posture desk
+/// --profile NAME` reads them.
 ///
 /// # Errors
 /// An unknown profile, a malformed config file, no configuration folder.
-pub fn profile_calibration(
+pub fn profile_settings(
     config_file: Option<&std::path::Path>,
     profile: &str,
-) -> anyhow::Result<(Option<u32>, PathBuf)> {
+) -> anyhow::Result<ProfileSettings> {
     let (config_path, file) = load_config(config_file)?;
     let shown = config_path
         .as_ref()
@@ -220,7 +231,12 @@ pub fn profile_calibration(
         )?,
         given => given.value,
     };
-    Ok((camera, calibration))
+    let thresholds = layers.get(|l| l.thresholds.clone().map(Some), None).value;
+    Ok(ProfileSettings {
+        camera,
+        calibration,
+        thresholds,
+    })
 }
 
 fn effective(args: &DeskArgs) -> anyhow::Result<Effective> {
@@ -241,6 +257,7 @@ fn effective(args: &DeskArgs) -> anyhow::Result<Effective> {
         retry_secs: args.retry_secs,
         notifications: args.notifications.clone(),
         break_after_mins: None,
+        break_length_mins: None,
     };
     let layers = Layers::new(file.as_ref(), &shown, args.profile.as_deref(), flags)?;
     let camera = layers.get(|l| l.camera, 0);
@@ -268,6 +285,7 @@ fn effective(args: &DeskArgs) -> anyhow::Result<Effective> {
         retry_secs: layers.get(|l| l.retry_secs, 60.0),
         notifications: layers.get(|l| l.notifications.clone(), "desktop".to_owned()),
         break_after_mins: layers.get(|l| l.break_after_mins, 50.0),
+        break_length_mins: layers.get(|l| l.break_length_mins, 2.0),
     })
 }
 
@@ -290,7 +308,7 @@ pub fn show_config(args: DeskArgs) -> anyhow::Result<ExitCode> {
     if let Some(p) = &args.profile {
         println!("# profile: {p}");
     }
-    let rows: [(&str, String, &Origin); 11] = [
+    let rows: [(&str, String, &Origin); 12] = [
         ("camera", e.camera.value.to_string(), &e.camera.origin),
         ("model", format!("\"{}\"", e.model.value), &e.model.origin),
         (
@@ -328,6 +346,11 @@ pub fn show_config(args: DeskArgs) -> anyhow::Result<ExitCode> {
             "break_after_mins",
             e.break_after_mins.value.to_string(),
             &e.break_after_mins.origin,
+        ),
+        (
+            "break_length_mins",
+            e.break_length_mins.value.to_string(),
+            &e.break_length_mins.origin,
         ),
         (
             "schema_version",
@@ -483,7 +506,10 @@ pub fn desk(mut args: DeskArgs) -> anyhow::Result<ExitCode> {
         None
     };
     let mut breaks = BreakSink::new(
-        BreakTimer::new(eff.break_after_mins.value * 60.0, 120.0),
+        BreakTimer::new(
+            eff.break_after_mins.value * 60.0,
+            eff.break_length_mins.value * 60.0,
+        ),
         break_notifier,
         std::io::stderr(),
     );
@@ -547,6 +573,7 @@ pub fn desk(mut args: DeskArgs) -> anyhow::Result<ExitCode> {
             record_dir: record_dir.clone(),
             stdout_to_stderr: args.json,
             closed: closed.clone(),
+            exercised: breaks.exercised_flag(),
         };
         std::thread::Builder::new()
             .name("posture-desk-requests".into())
@@ -762,6 +789,8 @@ struct Requests {
     /// The children's standard output goes to standard error (the desk's own is JSON).
     stdout_to_stderr: bool,
     closed: CameraClosed,
+    /// Set when a Sit tall set ends with every rep done: the break sink counts it as a break.
+    exercised: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Requests {
@@ -829,6 +858,9 @@ impl Requests {
         }
         let what = format!("{:?}", command.get_args().next().unwrap_or_default());
         match command.status() {
+            Ok(status) if status.success() && request == TrayRequest::SitTall => {
+                self.exercised.store(true, AtomicOrdering::SeqCst);
+            }
             Ok(_) => {}
             Err(e) => eprintln!("posture: cannot run {} {what}: {e}", self.program.display()),
         }

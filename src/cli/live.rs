@@ -195,6 +195,9 @@ pub struct LiveArgs {
     /// (`session-<time>.mp4`, H.264 through ffmpeg). Off unless asked: images are private.
     #[arg(long, requires = "record")]
     record_video: bool,
+    /// Set by `--profile`: judge without a baseline rather than with the camera's default one.
+    #[arg(skip)]
+    no_default_calibration: bool,
 }
 
 impl LiveArgs {
@@ -210,6 +213,32 @@ impl LiveArgs {
                 eprintln!("posture: no display ({e}); running headless");
                 None
             }
+        }
+    }
+
+    /// A profile's calibration and thresholds, where no flag gave them. A profile whose
+    /// calibration is not recorded yet is judged without a baseline (said once), never with
+    /// another set-up's.
+    pub(crate) fn use_profile(
+        &mut self,
+        profile: &str,
+        calibration: PathBuf,
+        thresholds: Option<PathBuf>,
+    ) {
+        if self.thresholds.is_none() {
+            self.thresholds = thresholds;
+        }
+        if self.calibration.is_some() {
+            return;
+        }
+        if calibration.exists() {
+            self.calibration = Some(calibration);
+        } else {
+            eprintln!(
+                "posture: no calibration for profile {profile} yet ({}): judging with the clinical defaults; record one with `posture calibrate --profile {profile}`",
+                calibration.display()
+            );
+            self.no_default_calibration = true;
         }
     }
 
@@ -266,6 +295,7 @@ impl LiveArgs {
         let settings = Settings::load_or_default(self.thresholds.as_deref())?;
         let baseline = match &self.calibration {
             Some(p) => Some(Baseline::load(p)?),
+            None if self.no_default_calibration => None,
             None => match calibration::default_path(key).filter(|p| p.exists()) {
                 Some(p) => Some(Baseline::load(&p)?),
                 None => None,

@@ -137,6 +137,8 @@ enum Command {
         model: ModelArgs,
         #[command(flatten)]
         live: LiveArgs,
+        #[command(flatten)]
+        profile: ProfileArgs,
     },
     /// The all-day background monitor: no window, desktop notifications for alerts (one per
     /// episode, withdrawn on recovery), a low frame rate while posture is steady, pause with
@@ -240,6 +242,8 @@ enum Command {
         model: ModelArgs,
         #[command(flatten)]
         live: LiveArgs,
+        #[command(flatten)]
+        profile: ProfileArgs,
     },
     /// Record your upright posture as the baseline the judge compares with (per camera).
     ///
@@ -393,6 +397,34 @@ pub(crate) fn positive_fps(s: &str) -> Result<f64, String> {
     finite_in(s, "frames per second", 0.0, false, 1000.0)
 }
 
+/// `--profile NAME` for `monitor` and `exercise`.
+#[derive(Debug, clap::Args)]
+pub struct ProfileArgs {
+    /// Run as this profile of the config file (`[profiles.NAME]`, as `posture desk --profile
+    /// NAME`): its camera unless a source is given, its calibration unless --calibration is
+    /// given, and its thresholds unless --thresholds is given.
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// The config file, for --profile [default: ~/.config/posture/config.toml].
+    #[arg(long, value_name = "FILE", requires = "profile")]
+    config: Option<PathBuf>,
+}
+
+impl ProfileArgs {
+    /// Puts the profile's settings (if a profile was named) into what the flags left unset.
+    fn apply(&self, source: &mut SourceArgs, live: &mut LiveArgs) -> anyhow::Result<()> {
+        let Some(name) = &self.profile else {
+            return Ok(());
+        };
+        let p = desk::profile_settings(self.config.as_deref(), name)?;
+        if source.camera.is_none() && source.video.is_none() && source.images.is_none() {
+            source.camera = p.camera;
+        }
+        live.use_profile(name, p.calibration, p.thresholds);
+        Ok(())
+    }
+}
+
 /// `--idle-ms`: from 0 to 10 s.
 pub(crate) fn idle_ms(s: &str) -> Result<f64, String> {
     finite_in(s, "milliseconds", 0.0, true, 10_000.0)
@@ -484,10 +516,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             analyze_cmd(&paths, &model, out.as_deref(), overlay.as_deref(), &judge)
         }
         Command::Monitor {
-            source,
+            mut source,
             model,
-            live,
+            mut live,
+            profile,
         } => {
+            profile.apply(&mut source, &mut live)?;
             let analyzer = live.analyzer(&source.calibration_key())?;
             let opened = source.open("monitor")?;
             let estimator = model.load_tracked()?;
@@ -510,7 +544,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } => {
             let mut key = source.calibration_key();
             if let Some(p) = &profile {
-                let (camera, path) = desk::profile_calibration(config.as_deref(), p)?;
+                let desk::ProfileSettings {
+                    camera,
+                    calibration: path,
+                    ..
+                } = desk::profile_settings(config.as_deref(), p)?;
                 if source.camera.is_none() && source.video.is_none() && source.images.is_none() {
                     source.camera = camera;
                 }
@@ -561,10 +599,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             name,
             reps,
             hold_secs,
-            source,
+            mut source,
             model,
-            live,
+            mut live,
+            profile,
         } => {
+            profile.apply(&mut source, &mut live)?;
             let mut def = posture::exercise::Definition::find(&name)?;
             if let Some(h) = hold_secs {
                 def = def.with_hold_secs(h);

@@ -75,6 +75,19 @@ impl BreakTimer {
         None
     }
 
+    /// A set of exercises was completed (the break notification's "Sit tall", every rep done)
+    /// while the camera was closed from `at_secs`: it counts as a break, however short. `None`
+    /// when no seated time was being counted.
+    pub fn exercised(&mut self, at_secs: f64) -> Option<BreakAction> {
+        let since = self.seated_since.take()?;
+        self.not_seated_since = None;
+        self.breaks += 1;
+        Some(BreakAction::Taken {
+            seated_secs: (at_secs - since).max(0.0),
+            suggested: std::mem::take(&mut self.suggested),
+        })
+    }
+
     /// Nobody was watched from `from_secs` to `to_secs` (the camera was closed: paused, the
     /// screen locked, the camera busy): that time counts as not seated, so a long enough gap is
     /// a break.
@@ -155,6 +168,39 @@ mod tests {
         assert_eq!(b.update(960.0, true), None);
         assert_eq!(
             b.update(3960.0, true),
+            Some(BreakAction::Suggest {
+                seated_secs: 3000.0
+            })
+        );
+    }
+
+    #[test]
+    fn a_completed_exercise_set_is_a_break_however_short() {
+        let mut b = BreakTimer::new(3000.0, 120.0);
+        // Nothing seated yet: nothing to end.
+        assert_eq!(b.exercised(0.0), None);
+        assert_eq!(b.update(0.0, true), None);
+        assert_eq!(
+            b.update(3000.0, true),
+            Some(BreakAction::Suggest {
+                seated_secs: 3000.0
+            })
+        );
+        // The camera closed at 3010 s for a 60 s set (too short for a break by itself).
+        assert_eq!(b.unseen(3010.0, 3070.0), None);
+        assert_eq!(
+            b.exercised(3010.0),
+            Some(BreakAction::Taken {
+                seated_secs: 3010.0,
+                suggested: true
+            })
+        );
+        assert_eq!(b.breaks(), 1);
+        // The seated clock starts again at the next seated frame.
+        assert_eq!(b.update(3070.0, true), None);
+        assert_eq!(b.update(6000.0, true), None);
+        assert_eq!(
+            b.update(6070.0, true),
             Some(BreakAction::Suggest {
                 seated_secs: 3000.0
             })

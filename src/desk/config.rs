@@ -33,6 +33,8 @@ pub struct Layer {
     pub notifications: Option<String>,
     /// Minutes seated before a break is suggested.
     pub break_after_mins: Option<f64>,
+    /// Minutes away from the seat (standing, gone, or the camera closed) that count as a break.
+    pub break_length_mins: Option<f64>,
 }
 
 /// The file: a `schema_version`, the `[desk]` settings and `[profiles.NAME]` overrides.
@@ -138,6 +140,7 @@ impl ConfigFile {
                 ("active_fps", layer.active_fps, 0.0, 1000.0),
                 ("retry_secs", layer.retry_secs, 0.0, 86_400.0),
                 ("break_after_mins", layer.break_after_mins, 0.0, 1440.0),
+                ("break_length_mins", layer.break_length_mins, 0.0, 1440.0),
             ] {
                 if let Some(v) = v
                     && !(v.is_finite() && v > lo && v <= hi)

@@ -343,6 +343,8 @@ pub struct BreakSink<W: Write> {
     last_secs: Option<f64>,
     /// When the last segment ended (`None`: a segment is running, or none has run).
     ended_at: Option<Instant>,
+    /// Set when a set of exercises was completed while the camera was closed.
+    exercised: Arc<AtomicBool>,
 }
 
 impl<W: Write> BreakSink<W> {
@@ -358,6 +360,7 @@ impl<W: Write> BreakSink<W> {
             offset_secs: 0.0,
             last_secs: None,
             ended_at: None,
+            exercised: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -369,6 +372,12 @@ impl<W: Write> BreakSink<W> {
     /// The id of the break notification on screen (0: none), to match its actions to.
     pub fn notification_id(&self) -> Arc<AtomicU32> {
         Arc::clone(&self.id)
+    }
+
+    /// Set it when a set of exercises (the break's "Sit tall") was completed while the camera
+    /// was closed: when watching starts again, that counts as a break.
+    pub fn exercised_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.exercised)
     }
 
     fn act(&mut self, action: BreakAction) -> io::Result<()> {
@@ -425,7 +434,13 @@ impl<W: Write> Sink for BreakSink<W> {
             let last = self.last_secs.unwrap_or(0.0);
             let resumed = last + ended.elapsed().as_secs_f64();
             self.offset_secs = resumed - t_segment;
-            if let Some(a) = self.timer.unseen(last, resumed) {
+            let exercised = self.exercised.swap(false, Ordering::SeqCst);
+            let action = match self.timer.unseen(last, resumed) {
+                Some(a) => Some(a),
+                None if exercised => self.timer.exercised(last),
+                None => None,
+            };
+            if let Some(a) = action {
                 self.act(a)?;
             }
         }
