@@ -161,7 +161,30 @@ impl ConfigFile {
                 ));
             }
         }
-        Ok(file)
+        Ok(file.relative_to(path.parent().unwrap_or(Path::new(""))))
+    }
+
+    /// Relative paths in the file (`calibration`, `thresholds`, a `model` that is a path) are
+    /// relative to the file's folder, wherever posture is started from.
+    fn relative_to(mut self, folder: &Path) -> Self {
+        for layer in std::iter::once(&mut self.desk).chain(self.profiles.values_mut()) {
+            for p in [&mut layer.calibration, &mut layer.thresholds]
+                .into_iter()
+                .flatten()
+            {
+                if p.is_relative() {
+                    *p = folder.join(&*p);
+                }
+            }
+            if let Some(m) = &mut layer.model
+                && m != "lightning"
+                && m != "thunder"
+                && Path::new(m).is_relative()
+            {
+                *m = folder.join(&*m).to_string_lossy().into_owned();
+            }
+        }
+        self
     }
 
     /// Reads the file at `path`; a missing file is an empty config.
@@ -329,6 +352,24 @@ calibration = "/tmp/docked.json"
         assert_eq!(
             Origin::Profile("docked".into()).to_string(),
             "profile docked"
+        );
+    }
+
+    #[test]
+    fn relative_paths_are_relative_to_the_file() {
+        let f = ConfigFile::parse(
+            "schema_version = 1\n[desk]\nthresholds = \"t.toml\"\nmodel = \"m/x.onnx\"\n[profiles.a]\ncalibration = \"cal/a.json\"\nmodel = \"thunder\"\n[profiles.b]\ncalibration = \"/abs/b.json\"\n",
+            Path::new("/home/me/.config/posture/config.toml"),
+        )
+        .unwrap();
+        let dir = Path::new("/home/me/.config/posture");
+        assert_eq!(f.desk.thresholds, Some(dir.join("t.toml")));
+        assert_eq!(f.desk.model.as_deref(), dir.join("m/x.onnx").to_str());
+        assert_eq!(f.profiles["a"].calibration, Some(dir.join("cal/a.json")));
+        assert_eq!(f.profiles["a"].model.as_deref(), Some("thunder"));
+        assert_eq!(
+            f.profiles["b"].calibration,
+            Some(PathBuf::from("/abs/b.json"))
         );
     }
 
