@@ -937,8 +937,11 @@ fn the_tray_menu_and_the_break_button_run_sit_tall_recalibrate_the_window_today_
     let got = request_runs(1, "exercise sit-tall --video ", 2);
     assert_eq!(
         got,
-        format!("exercise sit-tall --video {v}"),
-        "no calibration yet"
+        format!(
+            "exercise sit-tall --video {v} --profile docked --config {}",
+            config.display()
+        ),
+        "no calibration yet: the profile's, so no other set-up's baseline"
     );
     // The set ended with exit 0 (every rep done): that is the break, however short, so the
     // suggestion is withdrawn.
@@ -1186,14 +1189,23 @@ fn calibrate_with_a_profile_writes_where_the_desk_reads_that_profile_and_an_unkn
         &dir.path().join("rec-exercise"),
     );
     assert!(o.status.code().is_some(), "{}", stderr(&o));
-    assert!(!baseline.is_null(), "{}", stderr(&o));
-    // A profile not calibrated yet is judged on the clinical defaults, and says so.
+    assert_eq!(
+        baseline["metrics"],
+        docked_file["metrics"],
+        "{}",
+        stderr(&o)
+    );
+    // A profile not calibrated yet is judged on the clinical defaults, and says so, even where
+    // the source has a default calibration of its own (another set-up's).
+    let images_default = home.join(".config/posture/calibration/images.json");
+    std::fs::copy(&docked, &images_default).unwrap();
     let (o, baseline) = header_calibration(
         &[&["monitor", "--profile", "laptop"][..], &images[..]].concat(),
         &dir.path().join("rec-laptop"),
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(baseline.is_null());
+    assert!(baseline.is_null(), "{}", stderr(&o));
+    std::fs::remove_file(&images_default).unwrap();
     assert!(
         stderr(&o).contains("no calibration for profile laptop yet"),
         "{}",
@@ -1352,7 +1364,7 @@ fn config_prints_each_value_with_its_origin_and_bad_config_or_profile_is_one_lin
     let file = dir.path().join("config.toml");
     std::fs::write(
         &file,
-        "schema_version = 1\n[desk]\nsteady_fps = 1.5\n[profiles.docked]\ncamera = 2\n",
+        "schema_version = 1\n[desk]\nsteady_fps = 1.5\nbreak_length_mins = 2.5\n[profiles.docked]\ncamera = 2\n",
     )
     .unwrap();
     let run = |args: &[&str]| {
@@ -1379,6 +1391,7 @@ fn config_prints_each_value_with_its_origin_and_bad_config_or_profile_is_one_lin
         "steady_fps = 1.5  # file",
         "active_fps = 5  # flag",
         "retry_secs = 60  # default",
+        "break_length_mins = 2.5  # file",
     ] {
         assert!(out.lines().any(|l| l == line), "{line}:\n{out}");
     }

@@ -570,6 +570,8 @@ pub fn desk(mut args: DeskArgs) -> anyhow::Result<ExitCode> {
             source: args.source.to_args(),
             calibration: eff.calibration.value.clone(),
             thresholds: args.thresholds.clone(),
+            profile: args.profile.clone(),
+            config: args.config.clone(),
             record_dir: record_dir.clone(),
             stdout_to_stderr: args.json,
             closed: closed.clone(),
@@ -784,6 +786,11 @@ struct Requests {
     /// The calibration the desk judges with (and Recalibrate writes).
     calibration: Option<PathBuf>,
     thresholds: Option<PathBuf>,
+    /// The desk's profile and config file: a child run before the profile's calibration is
+    /// recorded gets `--profile`, so it too judges without a baseline rather than with the
+    /// camera's default one.
+    profile: Option<String>,
+    config: Option<PathBuf>,
     /// Where today's figures are read from.
     record_dir: Option<PathBuf>,
     /// The children's standard output goes to standard error (the desk's own is JSON).
@@ -800,6 +807,11 @@ impl Requests {
         let judge = |command: &mut std::process::Command| {
             if let Some(c) = self.calibration.as_ref().filter(|c| c.exists()) {
                 command.arg("--calibration").arg(c);
+            } else if let Some(p) = &self.profile {
+                command.arg("--profile").arg(p);
+                if let Some(f) = &self.config {
+                    command.arg("--config").arg(f);
+                }
             }
             if let Some(t) = &self.thresholds {
                 command.arg("--thresholds").arg(t);
@@ -853,12 +865,14 @@ impl Requests {
         };
         let before = control.paused(unix_now());
         control.pause(None);
-        if !self.closed.wait(Duration::from_secs(10)) {
+        let closed = self.closed.wait(Duration::from_secs(10));
+        if !closed {
             eprintln!("posture: warning: the desk has not closed the camera yet; going on");
         }
         let what = format!("{:?}", command.get_args().next().unwrap_or_default());
         match command.status() {
-            Ok(status) if status.success() && request == TrayRequest::SitTall => {
+            // Counted when the desk's next segment starts, so only when this one ended.
+            Ok(status) if status.success() && request == TrayRequest::SitTall && closed => {
                 self.exercised.store(true, AtomicOrdering::SeqCst);
             }
             Ok(_) => {}
