@@ -62,23 +62,15 @@ impl BreakTimer {
             return None;
         }
         let away_since = *self.not_seated_since.get_or_insert(t_secs);
-        if let Some(since) = self.seated_since
-            && t_secs - away_since >= self.break_secs
-        {
-            self.seated_since = None;
-            self.breaks += 1;
-            return Some(BreakAction::Taken {
-                seated_secs: (away_since - since).max(0.0),
-                suggested: std::mem::take(&mut self.suggested),
-            });
+        if self.seated_since.is_some() && t_secs - away_since >= self.break_secs {
+            return self.take_break(away_since);
         }
         None
     }
 
-    /// A set of exercises was completed (the break notification's "Sit tall", every rep done)
-    /// while the camera was closed from `at_secs`: it counts as a break, however short. `None`
-    /// when no seated time was being counted.
-    pub fn exercised(&mut self, at_secs: f64) -> Option<BreakAction> {
+    /// Ends the seated time counted so far with a break from `at_secs` (`None`: none was
+    /// counted); the seated clock starts again at the next seated frame.
+    fn take_break(&mut self, at_secs: f64) -> Option<BreakAction> {
         let since = self.seated_since.take()?;
         self.not_seated_since = None;
         self.breaks += 1;
@@ -86,6 +78,13 @@ impl BreakTimer {
             seated_secs: (at_secs - since).max(0.0),
             suggested: std::mem::take(&mut self.suggested),
         })
+    }
+
+    /// A set of exercises was completed (the break notification's "Sit tall", every rep done)
+    /// while the camera was closed from `at_secs`: it counts as a break, however short. `None`
+    /// when no seated time was being counted.
+    pub fn exercised(&mut self, at_secs: f64) -> Option<BreakAction> {
+        self.take_break(at_secs)
     }
 
     /// Nobody was watched from `from_secs` to `to_secs` (the camera was closed: paused, the
