@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::pose::ModelSpec;
+
 /// The config file's `schema_version`.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -177,11 +179,10 @@ impl ConfigFile {
                 }
             }
             if let Some(m) = &mut layer.model
-                && m != "lightning"
-                && m != "thunder"
-                && Path::new(m).is_relative()
+                && let Ok(ModelSpec::Path(p)) = m.parse::<ModelSpec>()
+                && p.is_relative()
             {
-                *m = folder.join(&*m).to_string_lossy().into_owned();
+                *m = folder.join(p).to_string_lossy().into_owned();
             }
         }
         self
