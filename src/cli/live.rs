@@ -60,7 +60,13 @@ pub struct SourceArgs {
 }
 
 impl SourceArgs {
-    /// Opens the chosen source.
+    /// A profile's camera, unless a source (a camera, a video or images) was given.
+    pub(crate) fn default_camera(&mut self, camera: Option<u32>) {
+        if self.camera.is_none() && self.video.is_none() && self.images.is_none() {
+            self.camera = camera;
+        }
+    }
+
     /// The name under which this source's calibration is stored: `camera-N`, or the file's.
     pub fn calibration_key(&self) -> String {
         if let Some(v) = &self.video {

@@ -417,9 +417,7 @@ impl ProfileArgs {
             return Ok(());
         };
         let p = desk::profile_settings(self.config.as_deref(), name)?;
-        if source.camera.is_none() && source.video.is_none() && source.images.is_none() {
-            source.camera = p.camera;
-        }
+        source.default_camera(p.camera);
         live.use_profile(name, p.calibration, p.thresholds);
         Ok(())
     }
@@ -549,9 +547,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     calibration: path,
                     ..
                 } = desk::profile_settings(config.as_deref(), p)?;
-                if source.camera.is_none() && source.video.is_none() && source.images.is_none() {
-                    source.camera = camera;
-                }
+                source.default_camera(camera);
                 key = format!("profile {p}");
                 calibration = Some(path);
             }
