@@ -103,10 +103,11 @@ impl std::fmt::Display for BenchReport {
         let k = &self.kernels;
         writeln!(
             f,
-            "kernels {}: {} convolution layers on posture's ops, {} on tract's",
+            "kernels {}: {} convolution layers on posture's ops, {} on tract's; {} blocks fused",
             k.family.map_or("none", |k| k.name()),
             k.posture_layers,
-            k.tract_layers
+            k.tract_layers,
+            k.fused_blocks
         )?;
         if self.idle_ms > 0.0 {
             writeln!(
@@ -318,10 +319,11 @@ impl std::fmt::Display for Comparison {
         let k = &self.fast_kernels;
         writeln!(
             f,
-            "fast: {} kernels, {} convolution layers on posture's ops, {} on tract's",
+            "fast: {} kernels, {} convolution layers on posture's ops, {} on tract's; {} blocks fused",
             k.family.map_or("none", |k| k.name()),
             k.posture_layers,
-            k.tract_layers
+            k.tract_layers,
+            k.fused_blocks
         )?;
         writeln!(
             f,

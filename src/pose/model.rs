@@ -36,13 +36,13 @@ pub const THUNDER_PREPARED_SHA256: &str =
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Engine {
-    /// The prepared graph's convolutions (`models/prepare.py`) run by posture's own kernels:
-    /// fastest.
+    /// The prepared graph's convolutions (`models/prepare.py`) run by posture's own kernels, or
+    /// tract's where those measured faster on this CPU, and each MobileNetV2 inverted-residual
+    /// block fused into one op where that measured faster than its three layers: fastest.
     #[default]
     Fast,
-    /// As `Fast`, with each MobileNetV2 inverted-residual block (1x1 expand, depthwise, 1x1
-    /// project) run as one fused op that streams row bands through cache-sized scratch. Not the
-    /// default: on the machines measured so far it is no faster than `Fast` (docs/performance.md).
+    /// As `Fast`, with every inverted-residual block (1x1 expand, depthwise, 1x1 project) run as
+    /// one fused op that streams row bands through cache-sized scratch, whatever it measures.
     FastFused,
     /// The same graph with each of posture's convolution nodes run as the tract ops it was fused
     /// from (tract's convolution, clip and add): tract alone, for comparison.

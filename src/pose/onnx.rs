@@ -160,8 +160,15 @@ impl OnnxEstimator {
                 .model_for_read(&mut &*model.bytes)
                 .and_then(|m| m.into_typed())
                 .and_then(|mut m| {
-                    if options.engine == Engine::FastFused {
-                        super::kernels::fusion::fuse_inverted_residuals(&mut m)?;
+                    use super::kernels::fusion::{Fuse, fuse_inverted_residuals};
+                    match options.engine {
+                        Engine::FastFused => {
+                            fuse_inverted_residuals(&mut m, Fuse::All)?;
+                        }
+                        Engine::Fast if choice::measuring() => {
+                            fuse_inverted_residuals(&mut m, Fuse::WhereFaster)?;
+                        }
+                        _ => {}
                     }
                     Ok(m)
                 })

@@ -27,7 +27,7 @@ use tract_onnx::prelude::TractResult;
 use super::ops::Kernel;
 
 /// Bumped whenever a kernel changes enough to make stored timings stale.
-pub const CACHE_VERSION: u32 = 1;
+pub const CACHE_VERSION: u32 = 2;
 
 /// How the `fast` engine picks, per layer, between posture's op and tract's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,6 +51,9 @@ pub struct KernelSummary {
     /// Convolution layers handed to tract's own ops (tract was faster, or the engine is
     /// `tract-plain`).
     pub tract_layers: usize,
+    /// Inverted-residual blocks run as one fused op (where that measured faster, or every block
+    /// with the `fast-fused` engine).
+    pub fused_blocks: usize,
 }
 
 fn serialize_kernel<S: serde::Serializer>(k: &Option<Kernel>, s: S) -> Result<S::Ok, S::Error> {
@@ -140,24 +143,7 @@ pub(crate) fn prefer_tract(
     shape: &str,
     measure: impl FnOnce() -> TractResult<Timing>,
 ) -> TractResult<bool> {
-    let settings = LOADING.with(|l| l.borrow().as_ref().map(|l| (l.family, l.choice)));
-    let tract = match settings {
-        Some((family, LayerChoice::Measured)) => {
-            let key = format!("{} {shape}", family.name());
-            let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
-            let memo = memo.get_or_insert_with(Memo::load);
-            match memo.file.layers.get(&key) {
-                Some(t) => t.tract_wins(),
-                None => {
-                    let t = measure()?;
-                    memo.file.layers.insert(key, t);
-                    memo.dirty = true;
-                    t.tract_wins()
-                }
-            }
-        }
-        _ => false,
-    };
+    let tract = measured(&LAYERS, shape, measure)?.is_some_and(|t| t.tract_wins());
     LOADING.with(|l| {
         if let Some(l) = l.borrow_mut().as_mut() {
             match tract {
@@ -167,6 +153,66 @@ pub(crate) fn prefer_tract(
         }
     });
     Ok(tract)
+}
+
+/// Whether the inverted-residual block described by `shape` should run as one fused op: looks
+/// its timing up, or has `measure` take it (the fused op as `posture_us`, its three unfused ops
+/// one after the other as `tract_us`). The block is fused only where that measured strictly
+/// faster; outside a measured load, never.
+///
+/// # Errors
+/// When `measure` fails.
+pub(crate) fn prefer_fused(
+    shape: &str,
+    measure: impl FnOnce() -> TractResult<Timing>,
+) -> TractResult<bool> {
+    Ok(measured(&BLOCKS, shape, measure)?.is_some_and(|t| t.posture_us < t.tract_us))
+}
+
+/// Counts a block put in place as one fused op.
+pub(crate) fn count_fused_block() {
+    LOADING.with(|l| {
+        if let Some(l) = l.borrow_mut().as_mut() {
+            l.summary.fused_blocks += 1;
+        }
+    });
+}
+
+/// Which map of the cache file a timing is kept in.
+struct Table(fn(&mut CacheFile) -> &mut BTreeMap<String, Timing>);
+static LAYERS: Table = Table(|f| &mut f.layers);
+static BLOCKS: Table = Table(|f| &mut f.blocks);
+
+/// The timing of `shape` for the loading family, from `table` of the cache or measured by
+/// `measure` (and stored); `None` outside a load that measures.
+fn measured(
+    table: &Table,
+    shape: &str,
+    measure: impl FnOnce() -> TractResult<Timing>,
+) -> TractResult<Option<Timing>> {
+    let settings = LOADING.with(|l| l.borrow().as_ref().map(|l| (l.family, l.choice)));
+    let Some((family, LayerChoice::Measured)) = settings else {
+        return Ok(None);
+    };
+    let key = format!("{} {shape}", family.name());
+    let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let memo = memo.get_or_insert_with(Memo::load);
+    if let Some(t) = (table.0)(&mut memo.file).get(&key) {
+        return Ok(Some(*t));
+    }
+    let t = measure()?;
+    (table.0)(&mut memo.file).insert(key, t);
+    memo.dirty = true;
+    Ok(Some(t))
+}
+
+/// Whether the load in progress on this thread measures its choices (outside a load: no).
+pub(crate) fn measuring() -> bool {
+    LOADING.with(|l| {
+        l.borrow()
+            .as_ref()
+            .is_some_and(|l| l.choice == LayerChoice::Measured)
+    })
 }
 
 /// One layer's time on each side, in microseconds per run (the fastest round).
@@ -274,6 +320,10 @@ pub struct CacheFile {
     pub cpu: String,
     /// Per `"<family> <layer shape>"`, the layer's timing.
     pub layers: BTreeMap<String, Timing>,
+    /// Per `"<family> <block shape>"`, an inverted-residual block's timing: `posture_us` fused,
+    /// `tract_us` as its three unfused ops (see [`super::fusion`]).
+    #[serde(default)]
+    pub blocks: BTreeMap<String, Timing>,
 }
 
 impl CacheFile {
@@ -284,6 +334,7 @@ impl CacheFile {
             posture: env!("CARGO_PKG_VERSION").to_owned(),
             cpu: cpu.to_owned(),
             layers: BTreeMap::new(),
+            blocks: BTreeMap::new(),
         }
     }
 
@@ -300,6 +351,7 @@ impl CacheFile {
             .filter(|f| {
                 f.layers
                     .values()
+                    .chain(f.blocks.values())
                     .all(|t| t.posture_us.is_finite() && t.tract_us.is_finite())
             })
             .unwrap_or(empty)
@@ -468,14 +520,18 @@ mod tests {
         let ((), summary) = while_loading(Kernel::Portable, LayerChoice::Posture, || {
             assert_eq!(loading_family(), Some(Kernel::Portable));
             assert!(!prefer_tract("dense test", || panic!("not measured")).unwrap());
+            assert!(!prefer_fused("block test", || panic!("not measured")).unwrap());
+            assert!(!measuring());
             count_tract_layer();
+            count_fused_block();
         });
         assert_eq!(
             summary,
             KernelSummary {
                 family: Some(Kernel::Portable),
                 posture_layers: 1,
-                tract_layers: 1
+                tract_layers: 1,
+                fused_blocks: 1,
             }
         );
         assert_eq!(loading_family(), None);

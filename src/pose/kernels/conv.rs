@@ -74,8 +74,21 @@ pub fn im2col(g: &Geometry, input: &[f32], out: &mut Vec<f32>) -> TractResult<()
                 continue;
             };
             let src = &plane[iy * w..][..w];
-            for (x, d) in dst.iter_mut().enumerate().take(x_hi).skip(x_lo) {
-                *d = src[x * sw + kx - pl];
+            if x_lo >= x_hi {
+                continue;
+            }
+            let dst = &mut dst[x_lo..x_hi];
+            let start = x_lo * sw + kx - pl;
+            if sw == 1 {
+                dst.copy_from_slice(&src[start..start + dst.len()]);
+            } else {
+                // Whole strides first (a loop the compiler vectorises), then the last column,
+                // whose stride may run past the row.
+                let (body, last) = dst.split_at_mut(dst.len() - 1);
+                for (d, s) in body.iter_mut().zip(src[start..].chunks_exact(sw)) {
+                    *d = s[0];
+                }
+                last[0] = src[start + body.len() * sw];
             }
         }
     }
@@ -619,7 +632,7 @@ impl Conv2d {
 
     /// The layer's shape as the per-layer choice keys its timing: everything its cost depends
     /// on, not the weights' values.
-    fn shape_key(&self) -> String {
+    pub(crate) fn shape_key(&self) -> String {
         format!(
             "dense {} co{} clip {} residual {}",
             self.geometry.shape_key(),

@@ -8,9 +8,15 @@
 //! AVX2+FMA on x86-64 CPUs that have it, NEON on aarch64 ([`neon`]), plain loops (which the
 //! compiler vectorises) elsewhere.
 //!
-//! Each plane is first copied into a zero-padded scratch buffer split into `stride` column phases
-//! (phase `k` holds padded columns `k, k + s, k + 2s, ...`), so every tap of every stride reads
-//! contiguous memory: output column `x` under tap `kx` reads phase `kx % s` at `x + kx / s`.
+//! On AVX-512 a 3x3 layer of stride 1 or 2 (all of MoveNet's) is computed straight from the
+//! input planes: 16 output columns per vector, each tap a masked load of an input row (lanes
+//! over the padding read 0; stride 2 splits 32 loaded columns into even and odd lanes), several
+//! output rows at a time so each input row is loaded once for all the rows that read it.
+//!
+//! Otherwise each plane is first copied into a zero-padded scratch buffer split into `stride`
+//! column phases (phase `k` holds padded columns `k, k + s, k + 2s, ...`), so every tap of every
+//! stride reads contiguous memory: output column `x` under tap `kx` reads phase `kx % s` at
+//! `x + kx / s`.
 
 use std::cell::RefCell;
 
@@ -26,11 +32,9 @@ use super::ops::{
 /// The ONNX op type `models/prepare.py` writes (domain `posture`).
 pub const OP_TYPE: &str = "PostureDepthwiseConv2d";
 
-/// The inference thread's reusable buffers: the padded stride phases of one plane, and the flat
-/// pass's output (rows `we` wide).
+/// The inference thread's reusable buffer: the padded stride phases of one plane.
 struct Scratch {
     phases: Vec<f32>,
-    flat: Vec<f32>,
 }
 
 thread_local! {
@@ -38,7 +42,6 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = const {
         RefCell::new(Scratch {
             phases: Vec::new(),
-            flat: Vec::new(),
         })
     };
 }
@@ -98,32 +101,34 @@ pub fn depthwise(
     };
     let cpu = Kernel::detect();
     let simd3x3 = kh == 3 && kw == 3 && cpu != Kernel::Portable;
-    // Small stride-1 planes: whole-plane vectors over the flattened scratch (see `avx512`).
-    let flat = simd3x3 && cpu == Kernel::Avx512 && (sh, sw) == (1, 1) && wo <= FLAT_MAX_WIDTH;
-    SCRATCH.with(|cell| {
-        let Scratch {
-            phases: scratch,
-            flat: flat_out,
-        } = &mut *cell.borrow_mut();
-        // All zeros: the padding cells (never written below) must read 0. The margin past the
-        // phases lets a flat pass read whole vectors past the last row.
-        scratch.clear();
-        scratch.resize(sw * hp * we + FLAT_MARGIN, 0.0);
-        if flat {
-            flat_out.resize((ho * we).next_multiple_of(16), 0.0);
+    // AVX-512, 3x3, stride 1 or 2: straight from the input, no scratch (`avx512::Direct`).
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx512
+        && cpu == Kernel::Avx512
+        && let Some(direct) = avx512::Direct::new(g, ho, wo)
+    {
+        let planes = input
+            .chunks_exact(h * w)
+            .zip(output.chunks_exact_mut(ho * wo));
+        for ((src, out), (taps, &b)) in planes.zip(weights.chunks_exact(9).zip(bias)) {
+            let taps: &[f32; 9] = taps.try_into()?;
+            // SAFETY: the CPU has AVX-512F and `Direct::new` took the layer (3x3, stride 1 or
+            // 2); `src` is one [h, w] plane and `out` one [ho, wo] plane of `g`.
+            unsafe { direct.plane(src, taps, b, clip, out) }
         }
+        return Ok(());
+    }
+    SCRATCH.with(|cell| {
+        let Scratch { phases: scratch } = &mut *cell.borrow_mut();
+        // All zeros: the padding cells (never written below) must read 0.
+        scratch.clear();
+        scratch.resize(sw * hp * we, 0.0);
         for ch in 0..c {
             let src = &input[ch * h * w..][..h * w];
             fill_phases(g, &plane, src, scratch);
             let taps = &weights[ch * kh * kw..][..kh * kw];
             let out = &mut output[ch * ho * wo..][..ho * wo];
             match kernel {
-                #[cfg(target_arch = "x86_64")]
-                Kernel::Avx512 if flat => {
-                    // SAFETY: the CPU has AVX-512F, the kernel is 3x3 with stride 1 (`flat`);
-                    // `scratch` has the margin and `flat_out` the rounded length it needs.
-                    unsafe { avx512::flat3x3(&plane, scratch, taps, bias[ch], clip, flat_out, out) }
-                }
                 #[cfg(target_arch = "x86_64")]
                 Kernel::Avx2Fma | Kernel::Avx512 if simd3x3 => {
                     // SAFETY: the CPU has AVX2 and FMA and the kernel is 3x3 (`simd3x3`).
@@ -143,12 +148,6 @@ pub fn depthwise(
 
 #[cfg(target_arch = "aarch64")]
 mod neon;
-
-/// Widest output plane the flat stride-1 pass takes (wider rows vectorise well one by one).
-const FLAT_MAX_WIDTH: usize = 24;
-/// Zeros kept past the phases in the scratch: a flat pass reads up to 15 values past the last
-/// output row's last tap, and a 3-wide kernel's taps 2 more.
-const FLAT_MARGIN: usize = 32;
 
 struct Plane {
     hp: usize,
@@ -347,50 +346,184 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{Clip, Plane};
+    use super::{Clip, Geometry};
     use std::arch::x86_64::*;
 
-    /// A stride-1 3x3 plane computed over the flattened scratch: flat output `i = y * we + x`
-    /// reads tap `(ky, kx)` at `i + ky * we + kx`, so 16 outputs at a time come from 9 loads
-    /// whatever the row width (the `we - wo` columns past each row are computed and dropped).
-    /// Small planes (6x6, 12x12) then need a few full vectors instead of a masked tail per row.
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512F; `p.kh == p.kw == 3`, `p.sh == p.sw == 1`.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn flat3x3(
-        p: &Plane,
-        scratch: &[f32],
-        taps: &[f32],
-        bias: f32,
-        Clip { lo, hi }: Clip,
-        flat: &mut [f32],
-        out: &mut [f32],
-    ) {
-        assert!(p.kh == 3 && p.kw == 3 && p.sh == 1 && p.sw == 1 && taps.len() == 9);
-        let (we, wo) = (p.we, p.wo);
-        let n = (p.ho * we).next_multiple_of(16);
-        let off: [usize; 9] = std::array::from_fn(|i| (i / 3) * we + i % 3);
-        // Every read below is < n + off[8] <= ho * we + 15 + 2 * we + 2 = hp * we + 17, inside
-        // the scratch's FLAT_MARGIN.
-        assert!(flat.len() >= n && scratch.len() >= n + off[8] && out.len() >= p.ho * wo);
-        let w: [__m512; 9] = std::array::from_fn(|i| _mm512_set1_ps(taps[i]));
-        let (vb, vlo, vhi) = (_mm512_set1_ps(bias), _mm512_set1_ps(lo), _mm512_set1_ps(hi));
-        let base = scratch.as_ptr();
-        for i in (0..n).step_by(16) {
-            // SAFETY: reads end below n + off[8] <= scratch.len(), writes below n <= flat.len()
-            // (asserted).
+    /// Lanes `j < n` whose column `start + j` lies in `0..w`.
+    fn lanes(start: isize, w: usize, n: usize) -> u16 {
+        (0..n.min(16))
+            .filter(|&j| (0..w as isize).contains(&(start + j as isize)))
+            .fold(0u16, |m, j| m | 1 << j)
+    }
+
+    /// A 3x3 depthwise layer of horizontal stride 1 or 2 computed straight from the unpadded
+    /// input planes, 16 output columns per vector: every tap is a masked load of the input row
+    /// (lanes over the padding read 0), so no plane is copied. Stride 2 loads 32 consecutive
+    /// columns and splits them into even and odd lanes with one permute each. The masks depend
+    /// only on the column chunk, so they are worked out once per layer.
+    pub(super) struct Direct {
+        h: usize,
+        w: usize,
+        ho: usize,
+        wo: usize,
+        // Stride both ways: 1 or 2.
+        sw: usize,
+        pt: usize,
+        // Per chunk of 16 output columns: its first column, the store mask, and per load the
+        // offset of its first column in the input row and its mask (stride 1: taps kx = 0, 1, 2;
+        // stride 2: the low and high halves of the pairs at kx = 0 and kx = 2).
+        chunks: Vec<Chunk>,
+    }
+
+    struct Chunk {
+        x0: usize,
+        store: u16,
+        loads: [(isize, u16); 4],
+    }
+
+    impl Direct {
+        /// The layer of `g` (output `ho` x `wo`), when it is 3x3 with stride (1, 1) or (2, 2).
+        pub(super) fn new(g: &Geometry, ho: usize, wo: usize) -> Option<Self> {
+            let (h, w) = g.in_hw;
+            let (sh, sw) = g.stride;
+            if g.kernel != (3, 3) || !matches!((sh, sw), (1, 1) | (2, 2)) {
+                return None;
+            }
+            let pl = g.pads[1] as isize;
+            let chunks = (0..wo)
+                .step_by(16)
+                .map(|x0| {
+                    let n = (wo - x0).min(16);
+                    let loads = if sw == 1 {
+                        std::array::from_fn(|k| {
+                            let start = x0 as isize + k.min(2) as isize - pl;
+                            (start, lanes(start, w, n))
+                        })
+                    } else {
+                        // Pair p (kx = 0 or 2) starts at column 2 x0 + kx - pl; half 0 holds
+                        // its lanes 0..16, half 1 lanes 16..32.
+                        std::array::from_fn(|k| {
+                            let start =
+                                2 * x0 as isize + 2 * (k / 2) as isize - pl + 16 * (k % 2) as isize;
+                            (start, lanes(start, w, 16))
+                        })
+                    };
+                    Chunk {
+                        x0,
+                        store: lanes(0, n, 16),
+                        loads,
+                    }
+                })
+                .collect();
+            Some(Self {
+                h,
+                w,
+                ho,
+                wo,
+                sw,
+                pt: g.pads[0],
+                chunks,
+            })
+        }
+
+        /// One plane: `src` `[h, w]`, `out` `[ho, wo]`.
+        ///
+        /// # Safety
+        /// The CPU must support AVX-512F; the layer is 3x3 with stride (1, 1) or (2, 2).
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn plane(
+            &self,
+            src: &[f32],
+            taps: &[f32; 9],
+            bias: f32,
+            clip: Clip,
+            out: &mut [f32],
+        ) {
+            assert!(src.len() == self.h * self.w && out.len() == self.ho * self.wo);
+            // SAFETY: as this function's.
             unsafe {
-                let mut acc = vb;
-                for t in 0..9 {
-                    acc = _mm512_fmadd_ps(_mm512_loadu_ps(base.add(i + off[t])), w[t], acc);
+                // `new` takes strides (1, 1) and (2, 2) only.
+                if self.sw == 2 {
+                    self.rows::<2, 4>(src, taps, bias, clip, out)
+                } else {
+                    self.rows::<1, 8>(src, taps, bias, clip, out)
                 }
-                let y = _mm512_min_ps(_mm512_max_ps(acc, vlo), vhi);
-                _mm512_storeu_ps(flat.as_mut_ptr().add(i), y);
             }
         }
-        for (dst, src) in out.chunks_exact_mut(wo).zip(flat.chunks(we)) {
-            dst.copy_from_slice(&src[..wo]);
+
+        /// Stride `S`, `R` output rows at a time: each input row the block reads is loaded
+        /// once (three tap vectors) and added into every output row of the block that reads
+        /// it, `R` independent sums.
+        ///
+        /// # Safety
+        /// AVX-512F; lengths checked by `plane`; `S` is the layer's stride both ways.
+        #[target_feature(enable = "avx512f")]
+        unsafe fn rows<const S: usize, const R: usize>(
+            &self,
+            src: &[f32],
+            taps: &[f32; 9],
+            bias: f32,
+            Clip { lo, hi }: Clip,
+            out: &mut [f32],
+        ) {
+            let wv: [__m512; 9] = std::array::from_fn(|i| _mm512_set1_ps(taps[i]));
+            let (vb, vlo, vhi) = (_mm512_set1_ps(bias), _mm512_set1_ps(lo), _mm512_set1_ps(hi));
+            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            let (h, w, pt) = (self.h as isize, self.w, self.pt as isize);
+            for c in &self.chunks {
+                let mut y0 = 0;
+                while y0 < self.ho {
+                    let mut acc = [vb; R];
+                    // Input rows y0 S - pt + i; output row y0 + j reads it with kernel row
+                    // i - S j.
+                    for i in 0..S * (R - 1) + 3 {
+                        let iy = (y0 * S + i) as isize - pt;
+                        if iy < 0 || iy >= h {
+                            continue;
+                        }
+                        let row = src[iy as usize * w..].as_ptr();
+                        // SAFETY: every lane a mask keeps reads a column in 0..w of this row
+                        // (`lanes`); masked-off lanes are not read, so the address may lie
+                        // outside the row (wrapping_offset claims nothing).
+                        let load = |(start, mask): (isize, u16)| unsafe {
+                            _mm512_maskz_loadu_ps(mask, row.wrapping_offset(start))
+                        };
+                        let xs: [__m512; 3] = if S == 1 {
+                            [load(c.loads[0]), load(c.loads[1]), load(c.loads[2])]
+                        } else {
+                            let (a0, a1) = (load(c.loads[0]), load(c.loads[1]));
+                            let (b0, b1) = (load(c.loads[2]), load(c.loads[3]));
+                            [
+                                _mm512_permutex2var_ps(a0, even, a1),
+                                _mm512_permutex2var_ps(a0, odd, a1),
+                                _mm512_permutex2var_ps(b0, even, b1),
+                            ]
+                        };
+                        for (j, a) in acc.iter_mut().enumerate() {
+                            let Some(ky) = i.checked_sub(S * j).filter(|&k| k < 3) else {
+                                continue;
+                            };
+                            for (kx, &x) in xs.iter().enumerate() {
+                                *a = _mm512_fmadd_ps(x, wv[3 * ky + kx], *a);
+                            }
+                        }
+                    }
+                    for (j, &a) in acc.iter().enumerate().take(self.ho - y0) {
+                        let v = _mm512_min_ps(_mm512_max_ps(a, vlo), vhi);
+                        // SAFETY: the store mask keeps columns x0..min(x0 + 16, wo) of row
+                        // y0 + j < ho.
+                        unsafe {
+                            _mm512_mask_storeu_ps(
+                                out.as_mut_ptr().add((y0 + j) * self.wo + c.x0),
+                                c.store,
+                                v,
+                            )
+                        };
+                    }
+                    y0 += R;
+                }
+            }
         }
     }
 }
@@ -438,7 +571,7 @@ impl DepthwiseConv2d {
     }
 
     /// The layer's shape as the per-layer choice keys its timing.
-    fn shape_key(&self) -> String {
+    pub(crate) fn shape_key(&self) -> String {
         format!(
             "depthwise {} clip {}",
             self.geometry.shape_key(),
@@ -640,6 +773,32 @@ mod tests {
             seed in any::<u64>(),
         ) {
             let g = Geometry { channels, in_hw: (h, w), kernel: (kh, kw), stride: (sh, sw), pads };
+            prop_assume!(g.out_hw().is_some());
+            check(g, seed, clip);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        /// The 3x3 layers of stride 1 and 2 (AVX-512's direct path), on planes wider than one
+        /// vector and any padding.
+        #[test]
+        fn three_by_three_layers_of_stride_one_and_two_match_tract(
+            channels in 1usize..5,
+            h in 1usize..40,
+            w in 1usize..70,
+            stride in 1usize..3,
+            pads in proptest::array::uniform4(0usize..3),
+            clip in proptest::option::of((-1.0f32..0.0, 0.5f32..6.0)),
+            seed in any::<u64>(),
+        ) {
+            let g = Geometry {
+                channels,
+                in_hw: (h, w),
+                kernel: (3, 3),
+                stride: (stride, stride),
+                pads,
+            };
             prop_assume!(g.out_hw().is_some());
             check(g, seed, clip);
         }

@@ -10,9 +10,21 @@
 
 use tract_onnx::tract_hir::internal::*;
 
+use super::choice;
 use super::conv::Conv2d;
 use super::dwconv::DepthwiseConv2d;
 use super::fused::{Depthwise, InvertedResidual, Pointwise, default_band_rows};
+
+/// Which blocks [`fuse_inverted_residuals`] fuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fuse {
+    /// Every block (the `fast-fused` engine).
+    All,
+    /// The blocks where the fused op measured faster than the three unfused ops on this CPU
+    /// (the `fast` engine; timed at load and cached like the per-layer choice, see
+    /// [`super::choice`]). Outside a load that measures, none.
+    WhereFaster,
+}
 
 /// One chain found: the three nodes and the inputs of the fused op (the block's input, and the
 /// residual when the projection has one).
@@ -103,21 +115,33 @@ fn chain_at(model: &TypedModel, dw: usize) -> TractResult<Option<Chain>> {
     }))
 }
 
-/// Replaces every inverted-residual chain of posture's ops in `model` by one
-/// [`InvertedResidual`] node, and returns how many it replaced. Chains whose sizes the fused op
-/// does not take stay as they are.
+/// Replaces the inverted-residual chains of posture's ops in `model` that `which` says by one
+/// [`InvertedResidual`] node each, and returns how many it replaced. Chains whose sizes the
+/// fused op does not take stay as they are.
 ///
 /// # Errors
-/// When tract refuses the patched graph.
-pub fn fuse_inverted_residuals(model: &mut TypedModel) -> TractResult<usize> {
+/// When tract refuses the patched graph, or a block's timing fails.
+pub fn fuse_inverted_residuals(model: &mut TypedModel, which: Fuse) -> TractResult<usize> {
     let mut fused = 0;
+    // Depthwise nodes whose chain was timed and stays unfused.
+    let mut kept = std::collections::HashSet::new();
     // One chain at a time: a block's input is often the last block's output, which each patch
     // replaces, so the graph is searched again after every patch.
     'search: loop {
         for dw in model.eval_order()? {
+            let name = model.node(dw).name.clone();
+            if kept.contains(&name) {
+                continue;
+            }
             let Some(chain) = chain_at(model, dw)? else {
                 continue;
             };
+            if which == Fuse::WhereFaster
+                && !choice::prefer_fused(&block_key(model, &chain)?, || time_block(model, &chain))?
+            {
+                kept.insert(name);
+                continue;
+            }
             let name = format!("{}.fused", model.node(chain.project).name);
             let mut patch = TypedModelPatch::new(format!("fuse {name}"));
             let taps = patch.taps(model, &chain.inputs)?;
@@ -127,11 +151,75 @@ pub fn fuse_inverted_residuals(model: &mut TypedModel) -> TractResult<usize> {
                 patch.obliterate(node)?;
             }
             patch.apply(model)?;
+            choice::count_fused_block();
             fused += 1;
             continue 'search;
         }
         return Ok(fused);
     }
+}
+
+/// The three layers of `chain`.
+fn layers<'m>(
+    model: &'m TypedModel,
+    chain: &Chain,
+) -> TractResult<(&'m Conv2d, &'m DepthwiseConv2d, &'m Conv2d)> {
+    let node = |n: usize| model.node(n);
+    let changed = || {
+        format_err!(
+            "inverted-residual chain at node {} changed",
+            chain.depthwise
+        )
+    };
+    Ok((
+        node(chain.expand).op_as::<Conv2d>().ok_or_else(changed)?,
+        node(chain.depthwise)
+            .op_as::<DepthwiseConv2d>()
+            .ok_or_else(changed)?,
+        node(chain.project).op_as::<Conv2d>().ok_or_else(changed)?,
+    ))
+}
+
+/// The block's shape as the choice keys its timing: its three layers' shapes.
+fn block_key(model: &TypedModel, chain: &Chain) -> TractResult<String> {
+    let (e, d, p) = layers(model, chain)?;
+    Ok(format!(
+        "block [{}] [{}] [{}]",
+        e.shape_key(),
+        d.shape_key(),
+        p.shape_key()
+    ))
+}
+
+/// Times the fused op (`posture_us`) against the block's three ops run one after the other
+/// (`tract_us`), as tract runs them (each output a new tensor): see [`choice::time_pair`].
+fn time_block(model: &TypedModel, chain: &Chain) -> TractResult<choice::Timing> {
+    let (e, d, p) = layers(model, chain)?;
+    let tensor = |shape: &[usize]| -> TractResult<TValue> {
+        let n = shape.iter().product();
+        Ok(Tensor::from_shape(shape, &choice::sample_values(n))?.into_tvalue())
+    };
+    let x = tensor(&chain.op.input_shape())?;
+    let r = if chain.inputs.len() == 2 {
+        Some(tensor(&chain.op.output_shape())?)
+    } else {
+        None
+    };
+    let ctx = EvalContext::out_of_plan();
+    let with_residual = |v: TValue| {
+        let mut inputs = tvec![v];
+        inputs.extend(r.clone());
+        inputs
+    };
+    let first = |mut out: TVec<TValue>| out.swap_remove(0);
+    choice::time_pair(
+        || chain.op.eval(&ctx, with_residual(x.clone())).map(drop),
+        || {
+            let y = first(e.eval(&ctx, tvec![x.clone()])?);
+            let y = first(d.eval(&ctx, tvec![y])?);
+            p.eval(&ctx, with_residual(y)).map(drop)
+        },
+    )
 }
 
 #[cfg(test)]
@@ -252,7 +340,7 @@ mod tests {
             ops_named(&model, super::super::conv::OP_TYPE),
             ops_named(&model, super::super::dwconv::OP_TYPE),
         );
-        assert_eq!(fuse_inverted_residuals(&mut model).unwrap(), 16);
+        assert_eq!(fuse_inverted_residuals(&mut model, Fuse::All).unwrap(), 16);
         let model = model.into_decluttered().unwrap();
         assert_eq!(ops_named(&model, super::super::fused::OP_NAME), 16);
         assert_eq!(ops_named(&model, super::super::conv::OP_TYPE), dense - 32);
