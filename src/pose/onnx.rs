@@ -161,6 +161,9 @@ impl OnnxEstimator {
                 .and_then(|m| m.into_typed())
                 .and_then(|mut m| {
                     use super::kernels::fusion::{Fuse, fuse_inverted_residuals};
+                    if options.engine != Engine::TractPlain {
+                        super::kernels::resize::rewrite_resizes(&mut m)?;
+                    }
                     match options.engine {
                         Engine::FastFused => {
                             fuse_inverted_residuals(&mut m, Fuse::All)?;
