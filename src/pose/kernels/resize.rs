@@ -381,14 +381,14 @@ mod tests {
         assert!(out.iter().all(|v| (v - 3.5).abs() < 1e-6));
     }
 
-    /// Lightning's and Thunder's three pairs are replaced, and the network's output stays that
-    /// of the matrix products.
+    /// Lightning's three pairs are replaced (Thunder's are alike, and the integration tests run
+    /// both engines on both models), and the network's output stays that of the products.
     #[test]
     fn movenets_resizes_are_rewritten_and_the_output_is_unchanged() {
         use crate::pose::ModelSpec;
         use crate::pose::kernels::ops::Backend;
         use tract_onnx::prelude::*;
-        for spec in [ModelSpec::Lightning, ModelSpec::Thunder] {
+        for spec in [ModelSpec::Lightning] {
             let mut onnx = tract_onnx::onnx();
             super::super::dwconv::register(&mut onnx.op_register, Backend::Posture);
             super::super::conv::register(&mut onnx.op_register, Backend::Posture);
