@@ -107,15 +107,8 @@ pub fn depthwise(
         && cpu == Kernel::Avx512
         && let Some(direct) = avx512::Direct::new(g, ho, wo)
     {
-        let planes = input
-            .chunks_exact(h * w)
-            .zip(output.chunks_exact_mut(ho * wo));
-        for ((src, out), (taps, &b)) in planes.zip(weights.chunks_exact(9).zip(bias)) {
-            let taps: &[f32; 9] = taps.try_into()?;
-            // SAFETY: the CPU has AVX-512F and `Direct::new` took the layer (3x3, stride 1 or
-            // 2); `src` is one [h, w] plane and `out` one [ho, wo] plane of `g`.
-            unsafe { direct.plane(src, taps, b, clip, out) }
-        }
+        // SAFETY: the CPU has AVX-512F; the lengths are checked above.
+        unsafe { direct.layer(input, weights, bias, clip, output) };
         return Ok(());
     }
     SCRATCH.with(|cell| {
@@ -426,46 +419,53 @@ mod avx512 {
             })
         }
 
-        /// One plane: `src` `[h, w]`, `out` `[ho, wo]`.
+        /// Every plane of the layer: `input` `[C, h, w]`, `weights` `[C, 3, 3]`, `bias` `[C]`,
+        /// `output` `[C, ho, wo]`.
         ///
         /// # Safety
-        /// The CPU must support AVX-512F; the layer is 3x3 with stride (1, 1) or (2, 2).
+        /// The CPU must support AVX-512F.
         #[target_feature(enable = "avx512f")]
-        pub(super) unsafe fn plane(
+        pub(super) unsafe fn layer(
             &self,
-            src: &[f32],
-            taps: &[f32; 9],
-            bias: f32,
+            input: &[f32],
+            weights: &[f32],
+            bias: &[f32],
             clip: Clip,
-            out: &mut [f32],
+            output: &mut [f32],
         ) {
-            assert!(src.len() == self.h * self.w && out.len() == self.ho * self.wo);
-            // SAFETY: as this function's.
-            unsafe {
-                // `new` takes strides (1, 1) and (2, 2) only.
-                if self.sw == 2 {
-                    self.rows::<2, 4>(src, taps, bias, clip, out)
-                } else {
-                    self.rows::<1, 8>(src, taps, bias, clip, out)
+            let planes = input
+                .chunks_exact(self.h * self.w)
+                .zip(output.chunks_exact_mut(self.ho * self.wo));
+            for ((src, out), (taps, &b)) in planes.zip(weights.chunks_exact(9).zip(bias)) {
+                // SAFETY: as this function's; `new` takes strides (1, 1) and (2, 2) only.
+                unsafe {
+                    if self.sw == 2 {
+                        self.rows::<2, 4>(src, taps, b, clip, out)
+                    } else {
+                        self.rows::<1, 8>(src, taps, b, clip, out)
+                    }
                 }
             }
         }
 
-        /// Stride `S`, `R` output rows at a time: each input row the block reads is loaded
-        /// once (three tap vectors) and added into every output row of the block that reads
-        /// it, `R` independent sums.
+        /// One plane (`src` `[h, w]`, `out` `[ho, wo]`) at stride `S`, `R` output rows at a
+        /// time: each input row the block reads is loaded once (three tap vectors) and added
+        /// into every output row of the block that reads it, `R` independent sums.
         ///
         /// # Safety
-        /// AVX-512F; lengths checked by `plane`; `S` is the layer's stride both ways.
+        /// AVX-512F; `S` is the layer's stride both ways.
+        #[inline]
         #[target_feature(enable = "avx512f")]
         unsafe fn rows<const S: usize, const R: usize>(
             &self,
             src: &[f32],
-            taps: &[f32; 9],
+            taps: &[f32],
             bias: f32,
             Clip { lo, hi }: Clip,
             out: &mut [f32],
         ) {
+            assert!(src.len() == self.h * self.w && out.len() == self.ho * self.wo);
+            assert!(taps.len() == 9);
             let wv: [__m512; 9] = std::array::from_fn(|i| _mm512_set1_ps(taps[i]));
             let (vb, vlo, vhi) = (_mm512_set1_ps(bias), _mm512_set1_ps(lo), _mm512_set1_ps(hi));
             let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
