@@ -594,10 +594,63 @@ mod avx2 {
 pub struct Conv2d {
     weights: Arc<PackedWeights>,
     // Input geometry (`channels` = input channels). 1x1, stride 1, no padding reads the input as
-    // it is; anything else goes through im2col.
+    // it is; anything else goes through im2col, or on AVX-512 a 3x3 layer of stride 1 or 2 with
+    // few input channels through the direct kernel (`direct`).
     geometry: Geometry,
     clip: Clip,
     residual: bool,
+    direct: Option<Arc<DirectWeights>>,
+}
+
+/// A layer's weights for [`super::dwconv::avx512::Direct::dense`]: `[ci * 9][cop]` tap-major
+/// and the bias `[cop]`, `cop` being the output channels rounded up to 8 (zeros past them).
+#[derive(Clone, Debug, PartialEq)]
+struct DirectWeights {
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl DirectWeights {
+    /// For `kernel` and the layer of `g` (weights `[co, C, 3, 3]`), when the direct kernel
+    /// takes it: AVX-512, 3x3, stride (1, 1) or (2, 2), at most
+    /// [`super::dwconv::avx512::DENSE_MAX_CHANNELS`] input channels, no residual.
+    #[allow(unused_variables)]
+    fn new(
+        kernel: Kernel,
+        g: &Geometry,
+        co: usize,
+        weights: &[f32],
+        bias: &[f32],
+        residual: bool,
+    ) -> Option<Self> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let taken = kernel == Kernel::Avx512
+                && !residual
+                && g.kernel == (3, 3)
+                && matches!(g.stride, (1, 1) | (2, 2))
+                && (1..=super::dwconv::avx512::DENSE_MAX_CHANNELS).contains(&g.channels);
+            if !taken || weights.len() != co * g.channels * 9 || bias.len() != co {
+                return None;
+            }
+            let cop = co.next_multiple_of(8);
+            let k = g.channels * 9;
+            let mut packed = vec![0.0; k * cop];
+            for (o, row) in weights.chunks_exact(k).enumerate() {
+                for (t, &v) in row.iter().enumerate() {
+                    packed[t * cop + o] = v;
+                }
+            }
+            let mut b = vec![0.0; cop];
+            b[..co].copy_from_slice(bias);
+            Some(Self {
+                weights: packed,
+                bias: b,
+            })
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        None
+    }
 }
 
 // The weights are finite (a model's), so equality is an equivalence.
@@ -621,12 +674,14 @@ impl Conv2d {
     ) -> TractResult<Self> {
         let [_, _, ho, wo] = geometry.output_shape(co)?;
         let inner = geometry.channels * geometry.kernel.0 * geometry.kernel.1;
+        let direct = DirectWeights::new(kernel, &geometry, co, weights, bias, residual);
         let weights = PackedWeights::new(kernel, co, inner, ho * wo, weights, bias)?;
         Ok(Self {
             weights: Arc::new(weights),
             geometry,
             clip,
             residual,
+            direct: direct.map(Arc::new),
         })
     }
 
@@ -679,6 +734,28 @@ impl Conv2d {
 
     fn output_shape(&self) -> TractResult<[usize; 4]> {
         self.geometry.output_shape(self.weights.co)
+    }
+
+    /// Runs the layer with the direct kernel when it has one and the CPU runs it; whether it
+    /// did.
+    #[allow(unused_variables)]
+    fn run_direct(&self, input: &[f32], output: &mut [f32]) -> TractResult<bool> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(d) = &self.direct
+            && Kernel::detect() == Kernel::Avx512
+        {
+            let g = &self.geometry;
+            let [_, co, ho, wo] = self.output_shape()?;
+            let direct = super::dwconv::avx512::Direct::new(g, ho, wo)
+                .ok_or_else(|| format_err!("{OP_TYPE}: no direct kernel for {g:?}"))?;
+            ensure!(
+                input.len() == g.channels * g.in_hw.0 * g.in_hw.1 && output.len() == co * ho * wo
+            );
+            // SAFETY: the CPU has AVX-512F; the weights were laid out for this layer.
+            unsafe { direct.dense(g.channels, input, &d.weights, &d.bias, self.clip, output) };
+            return Ok(true);
+        }
+        Ok(false)
     }
 }
 
@@ -734,7 +811,7 @@ impl EvalOp for Conv2d {
             let dst = dst.as_slice_mut::<f32>()?;
             if self.is_1x1() {
                 gemm(&self.weights, src, self.clip, res, dst)?;
-            } else {
+            } else if !self.run_direct(src, dst)? {
                 IM2COL.with(|cell| {
                     let mut cols = cell.borrow_mut();
                     im2col(g, src, &mut cols)?;
@@ -898,6 +975,24 @@ mod tests {
         ) {
             let g = Geometry { channels: ci, in_hw: (h, w), kernel: (1, 1), stride: (1, 1), pads: [0; 4] };
             check(g, co, seed, clip, residual);
+        }
+
+        /// 3x3 layers of stride 1 and 2 with few input channels (AVX-512's direct kernel), on
+        /// planes wider than one vector.
+        #[test]
+        fn three_by_three_layers_of_few_channels_match_tract(
+            co in 1usize..20,
+            ci in 1usize..6,
+            h in 1usize..30,
+            w in 1usize..50,
+            stride in 1usize..3,
+            pads in proptest::array::uniform4(0usize..3),
+            clip in proptest::option::of((-1.0f32..0.0, 0.5f32..6.0)),
+            seed in any::<u64>(),
+        ) {
+            let g = Geometry { channels: ci, in_hw: (h, w), kernel: (3, 3), stride: (stride, stride), pads };
+            prop_assume!(g.out_hw().is_some());
+            check(g, co, seed, clip, false);
         }
 
         #[test]

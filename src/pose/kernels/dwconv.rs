@@ -338,9 +338,12 @@ mod avx2 {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+pub(crate) mod avx512 {
     use super::{Clip, Geometry};
     use std::arch::x86_64::*;
+
+    /// Most input channels [`Direct::dense`] takes.
+    pub(crate) const DENSE_MAX_CHANNELS: usize = 4;
 
     /// Lanes `j < n` whose column `start + j` lies in `0..w`.
     fn lanes(start: isize, w: usize, n: usize) -> u16 {
@@ -354,7 +357,7 @@ mod avx512 {
     /// (lanes over the padding read 0), so no plane is copied. Stride 2 loads 32 consecutive
     /// columns and splits them into even and odd lanes with one permute each. The masks depend
     /// only on the column chunk, so they are worked out once per layer.
-    pub(super) struct Direct {
+    pub(crate) struct Direct {
         h: usize,
         w: usize,
         ho: usize,
@@ -376,7 +379,7 @@ mod avx512 {
 
     impl Direct {
         /// The layer of `g` (output `ho` x `wo`), when it is 3x3 with stride (1, 1) or (2, 2).
-        pub(super) fn new(g: &Geometry, ho: usize, wo: usize) -> Option<Self> {
+        pub(crate) fn new(g: &Geometry, ho: usize, wo: usize) -> Option<Self> {
             let (h, w) = g.in_hw;
             let (sh, sw) = g.stride;
             if g.kernel != (3, 3) || !matches!((sh, sw), (1, 1) | (2, 2)) {
@@ -468,8 +471,6 @@ mod avx512 {
             assert!(taps.len() == 9);
             let wv: [__m512; 9] = std::array::from_fn(|i| _mm512_set1_ps(taps[i]));
             let (vb, vlo, vhi) = (_mm512_set1_ps(bias), _mm512_set1_ps(lo), _mm512_set1_ps(hi));
-            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
             let (h, w, pt) = (self.h as isize, self.w, self.pt as isize);
             for c in &self.chunks {
                 let mut y0 = 0;
@@ -483,23 +484,8 @@ mod avx512 {
                             continue;
                         }
                         let row = src[iy as usize * w..].as_ptr();
-                        // SAFETY: every lane a mask keeps reads a column in 0..w of this row
-                        // (`lanes`); masked-off lanes are not read, so the address may lie
-                        // outside the row (wrapping_offset claims nothing).
-                        let load = |(start, mask): (isize, u16)| unsafe {
-                            _mm512_maskz_loadu_ps(mask, row.wrapping_offset(start))
-                        };
-                        let xs: [__m512; 3] = if S == 1 {
-                            [load(c.loads[0]), load(c.loads[1]), load(c.loads[2])]
-                        } else {
-                            let (a0, a1) = (load(c.loads[0]), load(c.loads[1]));
-                            let (b0, b1) = (load(c.loads[2]), load(c.loads[3]));
-                            [
-                                _mm512_permutex2var_ps(a0, even, a1),
-                                _mm512_permutex2var_ps(a0, odd, a1),
-                                _mm512_permutex2var_ps(b0, even, b1),
-                            ]
-                        };
+                        // SAFETY: `row` is a row of `src` and `c` this layer's chunk.
+                        let xs = unsafe { row_taps::<S>(c, row) };
                         for (j, a) in acc.iter_mut().enumerate() {
                             let Some(ky) = i.checked_sub(S * j).filter(|&k| k < 3) else {
                                 continue;
@@ -524,6 +510,116 @@ mod avx512 {
                     y0 += R;
                 }
             }
+        }
+
+        /// A dense 3x3 layer of few input channels (MoveNet's first layer: 3) on this geometry:
+        /// for each output row and chunk of 16 columns, the `9 ci` tap vectors of the input are
+        /// loaded once (as the depthwise rows load them) and every output channel is their
+        /// weighted sum, 8 channels at a time. No im2col matrix is written.
+        ///
+        /// `input` `[ci, h, w]`; `weights` `[ci * 9][cop]` (tap-major, `cop` = `co` rounded up to
+        /// 8, zero past `co`); `bias` `[cop]`; `output` `[co, ho, wo]`.
+        ///
+        /// # Safety
+        /// The CPU must support AVX-512F.
+        #[target_feature(enable = "avx512f")]
+        pub(crate) unsafe fn dense(
+            &self,
+            ci: usize,
+            input: &[f32],
+            weights: &[f32],
+            bias: &[f32],
+            Clip { lo, hi }: Clip,
+            output: &mut [f32],
+        ) {
+            let (h, w, ho, wo) = (self.h, self.w, self.ho, self.wo);
+            let cop = bias.len();
+            let co = output.len() / (ho * wo).max(1);
+            assert!(ci <= DENSE_MAX_CHANNELS && cop.is_multiple_of(8) && co <= cop);
+            assert!(input.len() == ci * h * w && weights.len() == ci * 9 * cop);
+            assert!(output.len() == co * ho * wo);
+            let (vlo, vhi) = (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
+            let k = 9 * ci;
+            // The tap vectors of one output row, chunk after chunk: `k` per chunk.
+            let mut taps = vec![_mm512_setzero_ps(); k * self.chunks.len()];
+            for y in 0..ho {
+                for (c, row_taps_out) in self.chunks.iter().zip(taps.chunks_exact_mut(k)) {
+                    for (ch, plane) in input.chunks_exact(h * w).enumerate() {
+                        for ky in 0..3 {
+                            let iy = (y * self.sw + ky) as isize - self.pt as isize;
+                            let xs = if (0..h as isize).contains(&iy) {
+                                let row = plane[iy as usize * w..].as_ptr();
+                                // SAFETY: `row` is a row of `plane`, `c` this layer's chunk.
+                                unsafe {
+                                    if self.sw == 2 {
+                                        row_taps::<2>(c, row)
+                                    } else {
+                                        row_taps::<1>(c, row)
+                                    }
+                                }
+                            } else {
+                                [_mm512_setzero_ps(); 3]
+                            };
+                            row_taps_out[9 * ch + 3 * ky..][..3].copy_from_slice(&xs);
+                        }
+                    }
+                }
+                // Eight output channels at a time, each along the whole row: the stores run
+                // along eight rows of the output, not across all its planes.
+                for g0 in (0..co).step_by(8) {
+                    let b = &bias[g0..g0 + 8];
+                    for (c, x) in self.chunks.iter().zip(taps.chunks_exact(k)) {
+                        let mut acc: [__m512; 8] = std::array::from_fn(|r| _mm512_set1_ps(b[r]));
+                        for (t, &x) in x.iter().enumerate() {
+                            let wt = &weights[t * cop + g0..][..8];
+                            for (a, &v) in acc.iter_mut().zip(wt) {
+                                *a = _mm512_fmadd_ps(_mm512_set1_ps(v), x, *a);
+                            }
+                        }
+                        for (r, &a) in acc.iter().enumerate().take(co - g0) {
+                            let v = _mm512_min_ps(_mm512_max_ps(a, vlo), vhi);
+                            // SAFETY: the store mask keeps columns x0..min(x0 + 16, wo) of row
+                            // y of output channel g0 + r < co.
+                            unsafe {
+                                _mm512_mask_storeu_ps(
+                                    output.as_mut_ptr().add(((g0 + r) * ho + y) * wo + c.x0),
+                                    c.store,
+                                    v,
+                                )
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The three tap vectors (kx = 0, 1, 2) of input row `row` for chunk `c` at stride `S`:
+    /// masked loads (lanes over the padding read 0), split into even and odd lanes at stride 2.
+    ///
+    /// # Safety
+    /// AVX-512F; `row` points at a row of the layer's input and `c` is one of its chunks.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn row_taps<const S: usize>(c: &Chunk, row: *const f32) -> [__m512; 3] {
+        // SAFETY: every lane a mask keeps reads a column in 0..w of this row (`lanes`);
+        // masked-off lanes are not read, so the address may lie outside the row
+        // (wrapping_offset claims nothing).
+        let load = |(start, mask): (isize, u16)| unsafe {
+            _mm512_maskz_loadu_ps(mask, row.wrapping_offset(start))
+        };
+        if S == 1 {
+            [load(c.loads[0]), load(c.loads[1]), load(c.loads[2])]
+        } else {
+            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            let (a0, a1) = (load(c.loads[0]), load(c.loads[1]));
+            let (b0, b1) = (load(c.loads[2]), load(c.loads[3]));
+            [
+                _mm512_permutex2var_ps(a0, even, a1),
+                _mm512_permutex2var_ps(a0, odd, a1),
+                _mm512_permutex2var_ps(b0, even, b1),
+            ]
         }
     }
 }
