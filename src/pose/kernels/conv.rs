@@ -348,9 +348,44 @@ fn portable(job: &Job<'_>, output: &mut [f32]) {
     }
 }
 
-/// Walks the output in tiles of `mr` channels by `nr` columns (columns outer, so one strip of
-/// the input serves every panel while it is in cache) and calls `tile` with the tile's weight
-/// panel, input, residual and output pointers, the columns it holds and the rows to store.
+/// This CPU's L2 cache per core in bytes, as Linux's sysfs gives it for CPU 0 (512 KB where it
+/// says nothing).
+pub fn l2_bytes() -> usize {
+    static L2: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *L2.get_or_init(|| {
+        let dir = std::path::Path::new("/sys/devices/system/cpu/cpu0/cache");
+        let read = |i: usize, f: &str| std::fs::read_to_string(dir.join(format!("index{i}/{f}")));
+        (0..8)
+            .filter(|&i| read(i, "level").is_ok_and(|l| l.trim() == "2"))
+            .filter(|&i| read(i, "type").is_ok_and(|t| t.trim() != "Instruction"))
+            .find_map(|i| parse_cache_size(&read(i, "size").ok()?))
+            .unwrap_or(512 * 1024)
+    })
+}
+
+/// A sysfs cache size (`2048K`, `2M`, `524288`) in bytes.
+fn parse_cache_size(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, ""),
+    };
+    let n: usize = digits.parse().ok()?;
+    let scale = match unit {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        _ => return None,
+    };
+    Some(n * scale).filter(|&b| b > 0)
+}
+
+/// Walks the output in tiles of `mr` channels by `nr` columns and calls `tile` with the tile's
+/// weight panel, input, residual and output pointers, the columns it holds and the rows to
+/// store. The columns go in blocks whose input rows take a quarter of L2; in each block, panel
+/// by panel, strip by strip: the block's input stays in L2 for every panel, and each panel
+/// writes its output rows along the block instead of every panel writing a strip in turn (for a
+/// large plane that is hundreds of output rows a plane apart, each written a strip at a time).
 ///
 /// # Safety
 /// `output` has `co * hw` values (as `job`'s layer); `tile` must stay within the pointers'
@@ -366,33 +401,40 @@ unsafe fn for_each_tile(
     let w = job.w;
     let (co, ci, hw, mr) = (w.co, w.ci, w.hw, w.tile.shape().0);
     let res = job.residual.map_or(std::ptr::null(), <[f32]>::as_ptr);
-    let mut n0 = 0;
-    while n0 < hw {
-        let cols = (hw - n0).min(nr);
+    // Blocks of columns whose input rows take a quarter of L2 (at least one strip).
+    let nc = (l2_bytes() / 4 / (4 * ci) / nr).max(1) * nr;
+    let mut b0 = 0;
+    while b0 < hw {
+        let b1 = (b0 + nc).min(hw);
         let mut m0 = 0;
         while m0 < co {
             let rows = (co - m0).min(mr);
-            // SAFETY: panel m0 / mr starts at m0 * ci (ci * mr values); row m0, column n0 is
-            // inside input, output and residual (m0 < co, n0 < hw).
-            unsafe {
-                let r = if res.is_null() {
-                    res
-                } else {
-                    res.add(m0 * hw + n0)
-                };
-                tile(
-                    w.panels.as_ptr().add(m0 * ci),
-                    job.input.as_ptr().add(n0),
-                    r,
-                    output.as_mut_ptr().add(m0 * hw + n0),
-                    &w.bias[m0..m0 + mr],
-                    cols,
-                    rows,
-                );
+            let mut n0 = b0;
+            while n0 < b1 {
+                let cols = (hw - n0).min(nr);
+                // SAFETY: panel m0 / mr starts at m0 * ci (ci * mr values); row m0, column n0
+                // is inside input, output and residual (m0 < co, n0 < hw).
+                unsafe {
+                    let r = if res.is_null() {
+                        res
+                    } else {
+                        res.add(m0 * hw + n0)
+                    };
+                    tile(
+                        w.panels.as_ptr().add(m0 * ci),
+                        job.input.as_ptr().add(n0),
+                        r,
+                        output.as_mut_ptr().add(m0 * hw + n0),
+                        &w.bias[m0..m0 + mr],
+                        cols,
+                        rows,
+                    );
+                }
+                n0 += nr;
             }
             m0 += mr;
         }
-        n0 += nr;
+        b0 = b1;
     }
 }
 
@@ -1063,6 +1105,16 @@ mod tests {
         assert_eq!(packed(96, 9216), (12, 32));
         // 16 channels: 8-row panels pad nothing.
         assert_eq!(packed(16, 9216), (8, 32));
+    }
+
+    #[test]
+    fn cache_sizes_parse_as_sysfs_writes_them() {
+        assert_eq!(parse_cache_size("2048K\n"), Some(2 << 20));
+        assert_eq!(parse_cache_size("2M"), Some(2 << 20));
+        assert_eq!(parse_cache_size("524288"), Some(512 << 10));
+        assert_eq!(parse_cache_size("lots"), None);
+        assert_eq!(parse_cache_size("0K"), None);
+        assert!(l2_bytes() >= 1024);
     }
 
     #[test]
