@@ -662,12 +662,15 @@ pub struct Conv2d {
     geometry: Geometry,
     clip: Clip,
     residual: bool,
+    // Only x86-64 has the direct kernel.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     direct: Option<Arc<DirectWeights>>,
 }
 
 /// A layer's weights for [`super::dwconv::avx512::Direct::dense`]: `[ci * 9][cop]` tap-major
 /// and the bias `[cop]`, `cop` being the output channels rounded up to 8 (zeros past them).
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 struct DirectWeights {
     weights: Vec<f32>,
     bias: Vec<f32>,
