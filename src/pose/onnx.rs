@@ -163,6 +163,8 @@ impl OnnxEstimator {
                     use super::kernels::fusion::{Fuse, fuse_inverted_residuals};
                     if options.engine != Engine::TractPlain {
                         super::kernels::resize::rewrite_resizes(&mut m)?;
+                        super::kernels::outer::rewrite_outer_subs(&mut m)?;
+                        super::kernels::outer::rewrite_argmaxes(&mut m)?;
                     }
                     match options.engine {
                         Engine::FastFused => {
