@@ -14,6 +14,7 @@ use super::choice;
 use super::conv::Conv2d;
 use super::dwconv::DepthwiseConv2d;
 use super::fused::{Depthwise, InvertedResidual, Pointwise, default_band_rows};
+use super::ops::replace_nodes;
 
 /// Which blocks [`fuse_inverted_residuals`] fuses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,14 +144,14 @@ pub fn fuse_inverted_residuals(model: &mut TypedModel, which: Fuse) -> TractResu
                 continue;
             }
             let name = format!("{}.fused", model.node(chain.project).name);
-            let mut patch = TypedModelPatch::new(format!("fuse {name}"));
-            let taps = patch.taps(model, &chain.inputs)?;
-            let out = patch.wire_node(name, chain.op, &taps)?;
-            patch.shunt_outside(model, OutletId::new(chain.project, 0), out[0])?;
-            for node in [chain.expand, chain.depthwise, chain.project] {
-                patch.obliterate(node)?;
-            }
-            patch.apply(model)?;
+            replace_nodes(
+                model,
+                name,
+                chain.op,
+                &chain.inputs,
+                chain.project,
+                &[chain.expand, chain.depthwise, chain.project],
+            )?;
             choice::count_fused_block();
             fused += 1;
             continue 'search;
@@ -227,19 +228,7 @@ mod tests {
     use super::*;
     use crate::pose::ModelSpec;
     use crate::pose::kernels::fused::default_band_rows;
-    use crate::pose::kernels::ops::{Backend, Kernel, test_values};
-
-    /// A bundled prepared graph as a typed model with posture's ops.
-    fn typed(spec: &ModelSpec) -> TypedModel {
-        let mut onnx = tract_onnx::onnx();
-        super::super::dwconv::register(&mut onnx.op_register, Backend::Posture);
-        super::super::conv::register(&mut onnx.op_register, Backend::Posture);
-        let bytes = spec.bytes().unwrap();
-        onnx.model_for_read(&mut &*bytes.bytes)
-            .unwrap()
-            .into_typed()
-            .unwrap()
-    }
+    use crate::pose::kernels::ops::{Kernel, test_values, typed_model};
 
     fn eval(op: &dyn EvalOp, inputs: TVec<TValue>) -> Tensor {
         let out = op.eval(&EvalContext::out_of_plan(), inputs).unwrap();
@@ -252,7 +241,7 @@ mod tests {
     #[test]
     fn movenets_real_blocks_fused_equal_their_unfused_chain() {
         for (spec, blocks) in [(ModelSpec::Lightning, 16), (ModelSpec::Thunder, 16)] {
-            let model = typed(&spec);
+            let model = typed_model(&spec);
             let mut found = 0;
             for dw in model.eval_order().unwrap() {
                 let Some(chain) = chain_at(&model, dw).unwrap() else {
@@ -333,7 +322,7 @@ mod tests {
     /// its block was, and the model still has its input and output.
     #[test]
     fn the_rewrite_leaves_no_chain_and_one_op_per_block() {
-        let mut model = typed(&ModelSpec::Lightning);
+        let mut model = typed_model(&ModelSpec::Lightning);
         let ops_named =
             |m: &TypedModel, name: &str| m.nodes().iter().filter(|n| n.op.name() == name).count();
         let (dense, dw) = (

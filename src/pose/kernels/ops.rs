@@ -507,6 +507,67 @@ pub(crate) fn tract_reference(
         .collect()
 }
 
+/// Replaces the nodes `remove` of `model` by one node `op` named `name`, reading `inputs`, whose
+/// output takes the place of node `output_of`'s (one of `remove`): the load-time rewrites' one
+/// patch.
+///
+/// # Errors
+/// When tract refuses the patch.
+pub(crate) fn replace_nodes<O: TypedOp>(
+    model: &mut TypedModel,
+    name: String,
+    op: O,
+    inputs: &[OutletId],
+    output_of: usize,
+    remove: &[usize],
+) -> TractResult<()> {
+    let mut patch = TypedModelPatch::new(format!("posture {name}"));
+    let taps = patch.taps(model, inputs)?;
+    let out = patch.wire_node(name, op, &taps)?;
+    patch.shunt_outside(model, OutletId::new(output_of, 0), out[0])?;
+    for &node in remove {
+        patch.obliterate(node)?;
+    }
+    patch.apply(model)
+}
+
+/// A bundled model's prepared graph, typed, with posture's ops (before any load-time rewrite),
+/// for the rewrites' tests.
+#[cfg(test)]
+pub(crate) fn typed_model(spec: &crate::pose::ModelSpec) -> TypedModel {
+    use tract_onnx::prelude::Framework;
+    let mut onnx = tract_onnx::onnx();
+    super::dwconv::register(&mut onnx.op_register, Backend::Posture);
+    super::conv::register(&mut onnx.op_register, Backend::Posture);
+    let bytes = spec.bytes().unwrap();
+    onnx.model_for_read(&mut &*bytes.bytes)
+        .unwrap()
+        .into_typed()
+        .unwrap()
+}
+
+/// The first output of `model` run on reproducible values (seeded by `seed`), for the rewrites'
+/// tests.
+#[cfg(test)]
+pub(crate) fn run_on_test_values(model: TypedModel, seed: u64) -> Vec<f32> {
+    let shape = model
+        .input_fact(0)
+        .unwrap()
+        .shape
+        .as_concrete()
+        .unwrap()
+        .to_vec();
+    let mut state = seed;
+    let x = Tensor::from_shape(&shape, &test_values(shape.iter().product(), &mut state)).unwrap();
+    let out = model
+        .into_runnable()
+        .unwrap()
+        .run(tvec![x.into_tvalue()])
+        .unwrap();
+    let out = out[0].try_as_plain_ram().unwrap();
+    out.as_slice::<f32>().unwrap().to_vec()
+}
+
 /// `n` reproducible values in [-2, 2) from `state` (xorshift), for the ops' tests.
 #[cfg(test)]
 pub(crate) fn test_values(n: usize, state: &mut u64) -> Vec<f32> {

@@ -15,6 +15,8 @@ use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::nn::{Reduce, Reducer};
 use tract_onnx::tract_hir::internal::*;
 
+use super::ops::replace_nodes;
+
 /// The op's name in tract's graph and profiles.
 pub const OP_NAME: &str = "PostureOuterSub";
 
@@ -158,12 +160,7 @@ pub fn rewrite_outer_subs(model: &mut TypedModel) -> TractResult<usize> {
     for (id, op) in found {
         let node = model.node(id);
         let (name, inputs) = (format!("{}.posture", node.name), node.inputs.clone());
-        let mut patch = TypedModelPatch::new(format!("outer sub {name}"));
-        let taps = patch.taps(model, &inputs)?;
-        let out = patch.wire_node(name, op, &taps)?;
-        patch.shunt_outside(model, OutletId::new(id, 0), out[0])?;
-        patch.obliterate(id)?;
-        patch.apply(model)?;
+        replace_nodes(model, name, op, &inputs, id, &[id])?;
     }
     Ok(count)
 }
@@ -290,12 +287,7 @@ pub fn rewrite_argmaxes(model: &mut TypedModel) -> TractResult<usize> {
     for (id, shape) in found {
         let node = model.node(id);
         let (name, input) = (format!("{}.posture", node.name), node.inputs[0]);
-        let mut patch = TypedModelPatch::new(format!("argmax {name}"));
-        let tap = patch.tap_model(model, input)?;
-        let out = patch.wire_node(name, ArgMaxRows::new(shape), &[tap])?;
-        patch.shunt_outside(model, OutletId::new(id, 0), out[0])?;
-        patch.obliterate(id)?;
-        patch.apply(model)?;
+        replace_nodes(model, name, ArgMaxRows::new(shape), &[input], id, &[id])?;
     }
     Ok(count)
 }
@@ -378,41 +370,15 @@ mod tests {
     #[test]
     fn movenets_decoder_subs_are_rewritten_and_the_output_is_unchanged() {
         use crate::pose::ModelSpec;
-        use crate::pose::kernels::ops::Backend;
-        use tract_onnx::prelude::*;
-        let mut onnx = tract_onnx::onnx();
-        super::super::dwconv::register(&mut onnx.op_register, Backend::Posture);
-        super::super::conv::register(&mut onnx.op_register, Backend::Posture);
-        let bytes = ModelSpec::Lightning.bytes().unwrap();
-        let plain = onnx
-            .model_for_read(&mut &*bytes.bytes)
-            .unwrap()
-            .into_typed()
-            .unwrap();
+        use crate::pose::kernels::ops::{run_on_test_values, typed_model};
+        let plain = typed_model(&ModelSpec::Lightning);
         let mut rewritten = plain.clone();
         assert_eq!(rewrite_outer_subs(&mut rewritten).unwrap(), 2);
         assert_eq!(rewrite_outer_subs(&mut rewritten).unwrap(), 0);
         assert_eq!(rewrite_argmaxes(&mut rewritten).unwrap(), 2);
-        let shape = plain
-            .input_fact(0)
-            .unwrap()
-            .shape
-            .as_concrete()
-            .unwrap()
-            .to_vec();
-        let mut state = 13;
-        let x =
-            Tensor::from_shape(&shape, &test_values(shape.iter().product(), &mut state)).unwrap();
-        let run = |m: TypedModel| {
-            let out = m
-                .into_runnable()
-                .unwrap()
-                .run(tvec![x.clone().into_tvalue()])
-                .unwrap();
-            out[0].clone().into_tensor()
-        };
-        let (a, b) = (run(plain), run(rewritten));
-        let (a, b) = (a.try_as_plain_ram().unwrap(), b.try_as_plain_ram().unwrap());
-        assert_eq!(a.as_slice::<f32>().unwrap(), b.as_slice::<f32>().unwrap());
+        assert_eq!(
+            run_on_test_values(plain, 13),
+            run_on_test_values(rewritten, 13)
+        );
     }
 }

@@ -15,6 +15,8 @@
 
 use tract_onnx::tract_hir::internal::*;
 
+use super::ops::replace_nodes;
+
 /// The op's name in tract's graph and profiles.
 pub const OP_NAME: &str = "PostureResize";
 
@@ -277,13 +279,7 @@ pub fn rewrite_resizes(model: &mut TypedModel) -> TractResult<usize> {
             continue;
         };
         let name = format!("resize{n}.posture");
-        let mut patch = TypedModelPatch::new(format!("resize {name}"));
-        let tap = patch.tap_model(model, input)?;
-        let out = patch.wire_node(name, op, &[tap])?;
-        patch.shunt_outside(model, OutletId::new(rows, 0), out[0])?;
-        patch.obliterate(cols)?;
-        patch.obliterate(rows)?;
-        patch.apply(model)?;
+        replace_nodes(model, name, op, &[input], rows, &[cols, rows])?;
         replaced += 1;
     }
     Ok(replaced)
@@ -386,45 +382,17 @@ mod tests {
     #[test]
     fn movenets_resizes_are_rewritten_and_the_output_is_unchanged() {
         use crate::pose::ModelSpec;
-        use crate::pose::kernels::ops::Backend;
-        use tract_onnx::prelude::*;
-        for spec in [ModelSpec::Lightning] {
-            let mut onnx = tract_onnx::onnx();
-            super::super::dwconv::register(&mut onnx.op_register, Backend::Posture);
-            super::super::conv::register(&mut onnx.op_register, Backend::Posture);
-            let bytes = spec.bytes().unwrap();
-            let plain = onnx
-                .model_for_read(&mut &*bytes.bytes)
-                .unwrap()
-                .into_typed()
-                .unwrap();
-            let mut rewritten = plain.clone();
-            assert_eq!(rewrite_resizes(&mut rewritten).unwrap(), 3, "{spec}");
-            assert_eq!(rewrite_resizes(&mut rewritten).unwrap(), 0, "{spec}: twice");
-            let input_shape = plain
-                .input_fact(0)
-                .unwrap()
-                .shape
-                .as_concrete()
-                .unwrap()
-                .to_vec();
-            let n = input_shape.iter().product();
-            let mut state = 7;
-            let x = Tensor::from_shape(&input_shape, &test_values(n, &mut state)).unwrap();
-            let run = |m: TypedModel| {
-                let out = m
-                    .into_runnable()
-                    .unwrap()
-                    .run(tvec![x.clone().into_tvalue()])
-                    .unwrap();
-                out[0].clone().into_tensor()
-            };
-            let (a, b) = (run(plain), run(rewritten));
-            let (a, b) = (a.try_as_plain_ram().unwrap(), b.try_as_plain_ram().unwrap());
-            let (a, b) = (a.as_slice::<f32>().unwrap(), b.as_slice::<f32>().unwrap());
-            for (p, q) in a.iter().zip(b) {
-                assert!((p - q).abs() <= 1e-4, "{spec}: {p} vs {q}");
-            }
+        use crate::pose::kernels::ops::{run_on_test_values, typed_model};
+        let plain = typed_model(&ModelSpec::Lightning);
+        let mut rewritten = plain.clone();
+        assert_eq!(rewrite_resizes(&mut rewritten).unwrap(), 3);
+        assert_eq!(rewrite_resizes(&mut rewritten).unwrap(), 0, "twice");
+        let (a, b) = (
+            run_on_test_values(plain, 7),
+            run_on_test_values(rewritten, 7),
+        );
+        for (p, q) in a.iter().zip(&b) {
+            assert!((p - q).abs() <= 1e-4, "{p} vs {q}");
         }
     }
 
