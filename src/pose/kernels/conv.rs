@@ -674,6 +674,9 @@ pub struct Conv2d {
 struct DirectWeights {
     weights: Vec<f32>,
     bias: Vec<f32>,
+    // The layer's column chunks and masks, worked out once.
+    #[cfg(target_arch = "x86_64")]
+    kernel: super::dwconv::avx512::Direct,
 }
 
 impl DirectWeights {
@@ -693,12 +696,13 @@ impl DirectWeights {
         {
             let taken = kernel == Kernel::Avx512
                 && !residual
-                && g.kernel == (3, 3)
-                && matches!(g.stride, (1, 1) | (2, 2))
                 && (1..=super::dwconv::avx512::DENSE_MAX_CHANNELS).contains(&g.channels);
             if !taken || weights.len() != co * g.channels * 9 || bias.len() != co {
                 return None;
             }
+            // 3x3 of stride (1, 1) or (2, 2), or none.
+            let (ho, wo) = g.out_hw()?;
+            let direct = super::dwconv::avx512::Direct::new(g, ho, wo)?;
             let cop = co.next_multiple_of(8);
             let k = g.channels * 9;
             let mut packed = vec![0.0; k * cop];
@@ -712,6 +716,7 @@ impl DirectWeights {
             Some(Self {
                 weights: packed,
                 bias: b,
+                kernel: direct,
             })
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -812,13 +817,14 @@ impl Conv2d {
         {
             let g = &self.geometry;
             let [_, co, ho, wo] = self.output_shape()?;
-            let direct = super::dwconv::avx512::Direct::new(g, ho, wo)
-                .ok_or_else(|| format_err!("{OP_TYPE}: no direct kernel for {g:?}"))?;
             ensure!(
                 input.len() == g.channels * g.in_hw.0 * g.in_hw.1 && output.len() == co * ho * wo
             );
-            // SAFETY: the CPU has AVX-512F; the weights were laid out for this layer.
-            unsafe { direct.dense(g.channels, input, &d.weights, &d.bias, self.clip, output) };
+            // SAFETY: the CPU has AVX-512F; the weights and chunks were laid out for this layer.
+            unsafe {
+                d.kernel
+                    .dense(g.channels, input, &d.weights, &d.bias, self.clip, output)
+            };
             return Ok(true);
         }
         Ok(false)

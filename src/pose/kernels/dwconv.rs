@@ -357,6 +357,7 @@ pub(crate) mod avx512 {
     /// (lanes over the padding read 0), so no plane is copied. Stride 2 loads 32 consecutive
     /// columns and splits them into even and odd lanes with one permute each. The masks depend
     /// only on the column chunk, so they are worked out once per layer.
+    #[derive(Clone, Debug, PartialEq, Eq)]
     pub(crate) struct Direct {
         h: usize,
         w: usize,
@@ -371,6 +372,7 @@ pub(crate) mod avx512 {
         chunks: Vec<Chunk>,
     }
 
+    #[derive(Clone, Debug, PartialEq, Eq)]
     struct Chunk {
         x0: usize,
         store: u16,
