@@ -14,6 +14,11 @@
 //! [`CACHE_VERSION`], posture's version and the CPU model: a file that does not match, or does not
 //! parse, is ignored and replaced. It is written to a temporary file beside it and renamed over it.
 //! Delete it to measure again.
+//!
+//! Where a kernel family has two tile layouts for its dense layers (AVX2: output columns along
+//! the vectors, or output channels along them), each dense layer is also timed with both, the
+//! same way and in the same file, and packed for the faster ([`prefer_second_tile`]) before it
+//! is timed against tract's.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -27,7 +32,7 @@ use tract_onnx::prelude::TractResult;
 use super::ops::Kernel;
 
 /// Bumped whenever a kernel changes enough to make stored timings stale.
-pub const CACHE_VERSION: u32 = 2;
+pub const CACHE_VERSION: u32 = 3;
 
 /// How the `fast` engine picks, per layer, between posture's op and tract's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -169,6 +174,20 @@ pub(crate) fn prefer_fused(
     Ok(measured(&BLOCKS, shape, measure)?.is_some_and(|t| t.posture_us < t.tract_us))
 }
 
+/// Whether the layer described by `shape` runs faster packed for its family's second tile
+/// layout than for its first (AVX2: channels along the vectors against columns along them):
+/// looks the timing up, or has `measure` take it (the first layout as `posture_us`, the second
+/// as `tract_us`). Only where that measured strictly faster; outside a measured load, never.
+///
+/// # Errors
+/// When `measure` fails.
+pub(crate) fn prefer_second_tile(
+    shape: &str,
+    measure: impl FnOnce() -> TractResult<Timing>,
+) -> TractResult<bool> {
+    Ok(measured(&TILES, shape, measure)?.is_some_and(|t| t.tract_us < t.posture_us))
+}
+
 /// Counts a block put in place as one fused op.
 pub(crate) fn count_fused_block() {
     LOADING.with(|l| {
@@ -182,6 +201,7 @@ pub(crate) fn count_fused_block() {
 struct Table(fn(&mut CacheFile) -> &mut BTreeMap<String, Timing>);
 static LAYERS: Table = Table(|f| &mut f.layers);
 static BLOCKS: Table = Table(|f| &mut f.blocks);
+static TILES: Table = Table(|f| &mut f.tiles);
 
 /// The timing of `shape` for the loading family, from `table` of the cache or measured by
 /// `measure` (and stored); `None` outside a load that measures.
@@ -324,6 +344,11 @@ pub struct CacheFile {
     /// `tract_us` as its three unfused ops (see [`super::fusion`]).
     #[serde(default)]
     pub blocks: BTreeMap<String, Timing>,
+    /// Per `"<family> <layer shape>"`, a dense layer's time with each of its family's two tile
+    /// layouts, where it has two: `posture_us` the first (AVX2: columns along the vectors),
+    /// `tract_us` the second (AVX2: output channels along the vectors).
+    #[serde(default)]
+    pub tiles: BTreeMap<String, Timing>,
 }
 
 impl CacheFile {
@@ -335,6 +360,7 @@ impl CacheFile {
             cpu: cpu.to_owned(),
             layers: BTreeMap::new(),
             blocks: BTreeMap::new(),
+            tiles: BTreeMap::new(),
         }
     }
 
@@ -352,6 +378,7 @@ impl CacheFile {
                 f.layers
                     .values()
                     .chain(f.blocks.values())
+                    .chain(f.tiles.values())
                     .all(|t| t.posture_us.is_finite() && t.tract_us.is_finite())
             })
             .unwrap_or(empty)
@@ -441,6 +468,8 @@ mod tests {
         let mut file = CacheFile::empty("x86_64 Some CPU");
         file.layers
             .insert("avx2 dense c16 96x96".into(), timing(10.0, 20.0));
+        file.tiles
+            .insert("avx2 dense c960 6x6".into(), timing(30.0, 20.0));
         file.save(&path).unwrap();
         assert_eq!(CacheFile::load(&path, "x86_64 Some CPU"), file);
         // Nothing but the file is left in its folder (the temporary file was renamed).
@@ -521,6 +550,7 @@ mod tests {
             assert_eq!(loading_family(), Some(Kernel::Portable));
             assert!(!prefer_tract("dense test", || panic!("not measured")).unwrap());
             assert!(!prefer_fused("block test", || panic!("not measured")).unwrap());
+            assert!(!prefer_second_tile("dense test", || panic!("not measured")).unwrap());
             assert!(!measuring());
             count_tract_layer();
             count_fused_block();

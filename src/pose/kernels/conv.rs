@@ -13,7 +13,8 @@
 //!
 //! The kernel is chosen at run time: AVX-512 (channels x columns tiles of 12x32, 8x32, 16x16 or
 //! 24x16 with the columns along the vectors, or 32x12 with the channels along the vectors for
-//! planes too small to fill column vectors; whichever pads the layer least), AVX2+FMA (6x16),
+//! planes too small to fill column vectors; whichever pads the layer least), AVX2+FMA (6x16, or
+//! 16x6 with the channels along the vectors; whichever measured faster on the layer at load),
 //! NEON on aarch64 (8x12, [`neon`]), or plain loops. `models/prepare.py` rewrites each dense
 //! `Conv` (with the `Clip`, `Relu` or residual `Add` after it) into one node of this op;
 //! [`register`] teaches tract-onnx to build it.
@@ -114,6 +115,8 @@ pub enum Tile {
     Avx512Channels32x12,
     /// AVX2+FMA: 6 output channels x 16 columns (12 accumulators of the 16 registers).
     Avx2Rows6x16,
+    /// AVX2+FMA: 16 output channels (two vectors) x 6 columns.
+    Avx2Channels16x6,
     /// NEON: 8 output channels x 12 columns (24 accumulators of the 32 registers).
     NeonRows8x12,
     /// Plain loops: one output channel at a time, whole rows.
@@ -130,6 +133,7 @@ impl Tile {
             Tile::Avx512Rows24x16 => (24, 16),
             Tile::Avx512Channels32x12 => (32, 12),
             Tile::Avx2Rows6x16 => (6, 16),
+            Tile::Avx2Channels16x6 => (16, 6),
             Tile::NeonRows8x12 => (8, 12),
             Tile::PortableRow => (1, 1),
         }
@@ -145,7 +149,7 @@ impl Tile {
                 Tile::Avx512Rows24x16,
                 Tile::Avx512Channels32x12,
             ],
-            Kernel::Avx2Fma => &[Tile::Avx2Rows6x16],
+            Kernel::Avx2Fma => &[Tile::Avx2Rows6x16, Tile::Avx2Channels16x6],
             Kernel::Neon => &[Tile::NeonRows8x12],
             Kernel::Portable => &[Tile::PortableRow],
         }
@@ -179,16 +183,6 @@ impl PackedWeights {
         weights: &[f32],
         bias: &[f32],
     ) -> TractResult<Self> {
-        ensure!(
-            co > 0 && ci > 0 && hw > 0,
-            "convolution layer {co}x{ci} on {hw} pixels"
-        );
-        ensure!(
-            weights.len() == co * ci,
-            "convolution weights: {} values for {co}x{ci}",
-            weights.len()
-        );
-        ensure!(bias.len() == co, "convolution bias: {} values", bias.len());
         let padded = |tile: Tile| {
             let (rows, cols) = tile.shape();
             co.div_ceil(rows) * rows * hw.div_ceil(cols) * cols
@@ -199,6 +193,32 @@ impl PackedWeights {
             .copied()
             .min_by_key(|&t| padded(t))
             .unwrap_or(Tile::PortableRow);
+        Self::with_tile(tile, co, ci, hw, weights, bias)
+    }
+
+    /// Packs `weights` `[co, ci]` (row-major) and `bias` `[co]` for `tile` and inputs of `hw`
+    /// pixels.
+    ///
+    /// # Errors
+    /// When the lengths do not match `co` and `ci`, or a size is 0.
+    pub fn with_tile(
+        tile: Tile,
+        co: usize,
+        ci: usize,
+        hw: usize,
+        weights: &[f32],
+        bias: &[f32],
+    ) -> TractResult<Self> {
+        ensure!(
+            co > 0 && ci > 0 && hw > 0,
+            "convolution layer {co}x{ci} on {hw} pixels"
+        );
+        ensure!(
+            weights.len() == co * ci,
+            "convolution weights: {} values for {co}x{ci}",
+            weights.len()
+        );
+        ensure!(bias.len() == co, "convolution bias: {} values", bias.len());
         let mr = tile.shape().0;
         let n_panels = co.div_ceil(mr);
         let mut panels = vec![0.0; n_panels * ci * mr];
@@ -310,6 +330,10 @@ pub fn gemm(
         },
         #[cfg(target_arch = "x86_64")]
         Tile::Avx2Rows6x16 if cpu != Kernel::Portable => unsafe { avx2::tiles(&job, output) },
+        #[cfg(target_arch = "x86_64")]
+        Tile::Avx2Channels16x6 if cpu != Kernel::Portable => unsafe {
+            avx2_channels::tiles(&job, output)
+        },
         #[cfg(target_arch = "aarch64")]
         Tile::NeonRows8x12 if cpu == Kernel::Neon => unsafe { neon::tiles(&job, output) },
         _ => portable(&job, output),
@@ -651,6 +675,79 @@ mod avx2 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx2_channels {
+    use super::Job;
+    use std::arch::x86_64::*;
+
+    /// Columns per tile.
+    const NP: usize = 6;
+
+    /// Tiles of 16 output channels (two vectors) by 6 columns: for each input row, two vectors
+    /// of weights and one broadcast input value per column, 12 sums. Panel by panel, each along
+    /// the whole plane (the panel stays in L1, the input in L2). The sums go to the
+    /// channel-major output through a small buffer on the stack (AVX2 has no scatter).
+    ///
+    /// # Safety
+    /// AVX2 and FMA; slice lengths as checked by `gemm`; weights packed 16 rows high.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn tiles(job: &Job<'_>, output: &mut [f32]) {
+        let w = job.w;
+        let (co, ci, hw) = (w.co, w.ci, w.hw);
+        let (vlo, vhi) = (_mm256_set1_ps(job.clip.lo), _mm256_set1_ps(job.clip.hi));
+        let input = job.input.as_ptr();
+        let mut m0 = 0;
+        while m0 < co {
+            let rows = (co - m0).min(16);
+            let a = w.panels[m0 * ci..][..ci * 16].as_ptr();
+            let bias: [__m256; 2] = std::array::from_fn(|j| unsafe {
+                _mm256_loadu_ps(w.bias[m0 + 8 * j..][..8].as_ptr())
+            });
+            let mut p0 = 0;
+            while p0 < hw {
+                let cols = (hw - p0).min(NP);
+                // Columns past the plane read its last column (valid memory); their sums are
+                // never stored.
+                let col: [usize; NP] = std::array::from_fn(|p| (p0 + p).min(hw - 1));
+                let mut acc: [[__m256; 2]; NP] = [bias; NP];
+                for k in 0..ci {
+                    // SAFETY: the panel has ci * 16 values; input row k has hw values and
+                    // col[p] < hw.
+                    unsafe {
+                        let av = [
+                            _mm256_loadu_ps(a.add(k * 16)),
+                            _mm256_loadu_ps(a.add(k * 16 + 8)),
+                        ];
+                        let row = input.add(k * hw);
+                        for (p, pair) in acc.iter_mut().enumerate() {
+                            let x = _mm256_broadcast_ss(&*row.add(col[p]));
+                            pair[0] = _mm256_fmadd_ps(av[0], x, pair[0]);
+                            pair[1] = _mm256_fmadd_ps(av[1], x, pair[1]);
+                        }
+                    }
+                }
+                // Column-major on the stack: buf[p][r] is channel m0 + r at column p0 + p.
+                let mut buf = [[0.0f32; 16]; NP];
+                for (b, pair) in buf.iter_mut().zip(&acc) {
+                    for (j, &v) in pair.iter().enumerate() {
+                        let y = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
+                        // SAFETY: b has 16 values; j < 2.
+                        unsafe { _mm256_storeu_ps(b.as_mut_ptr().add(8 * j), y) };
+                    }
+                }
+                for (p, b) in buf.iter().enumerate().take(cols) {
+                    for (r, &v) in b.iter().enumerate().take(rows) {
+                        let i = (m0 + r) * hw + p0 + p;
+                        output[i] = v + job.residual.map_or(0.0, |res| res[i]);
+                    }
+                }
+                p0 += NP;
+            }
+            m0 += 16;
+        }
+    }
+}
+
 /// tract op: a dense convolution (group 1) with its packed weights and bias, clip, and an
 /// optional second input added after the clip (a residual connection).
 #[derive(Clone, Debug, PartialEq)]
@@ -756,6 +853,76 @@ impl Conv2d {
         })
     }
 
+    /// The same layer with its weights (`weights` and `bias` as given to [`Conv2d::new`])
+    /// packed for `tile`.
+    ///
+    /// # Errors
+    /// When the sizes disagree.
+    fn repacked(&self, tile: Tile, weights: &[f32], bias: &[f32]) -> TractResult<Self> {
+        let [_, co, ho, wo] = self.output_shape()?;
+        let inner = weights.len() / co.max(1);
+        Ok(Self {
+            weights: Arc::new(PackedWeights::with_tile(
+                tile,
+                co,
+                inner,
+                ho * wo,
+                weights,
+                bias,
+            )?),
+            ..self.clone()
+        })
+    }
+
+    /// Where `kernel` has two tile layouts (AVX2: rows and channels) and the layer runs as a
+    /// matrix product: the layer packed for whichever measured faster on it, timed at load and
+    /// cached like the per-layer choice ([`choice::prefer_second_tile`]). Otherwise, or outside
+    /// a measured load, `self` as [`Conv2d::new`] packed it (the least padded tile).
+    ///
+    /// # Errors
+    /// When a timing run fails.
+    fn with_measured_tile(
+        self,
+        kernel: Kernel,
+        weights: &[f32],
+        bias: &[f32],
+    ) -> TractResult<Self> {
+        let &[first, second] = Tile::for_kernel(kernel) else {
+            return Ok(self);
+        };
+        if self.direct.is_some() || !choice::measuring() {
+            return Ok(self);
+        }
+        let a = self.repacked(first, weights, bias)?;
+        let b = self.repacked(second, weights, bias)?;
+        let inputs = self.sample_inputs()?;
+        let ctx = EvalContext::out_of_plan();
+        let second_wins = choice::prefer_second_tile(&self.shape_key(), || {
+            choice::time_pair(
+                || a.eval(&ctx, inputs.clone()).map(drop),
+                || b.eval(&ctx, inputs.clone()).map(drop),
+            )
+        })?;
+        Ok(if second_wins { b } else { a })
+    }
+
+    /// Reproducible inputs for timing the layer: the input and, with a residual, the residual.
+    fn sample_inputs(&self) -> TractResult<TVec<TValue>> {
+        let g = &self.geometry;
+        let x = Tensor::from_shape(
+            &g.input_shape(),
+            &choice::sample_values(g.input_shape().iter().product()),
+        )?
+        .into_tvalue();
+        let mut inputs = tvec![x];
+        if self.residual {
+            let out_shape = self.output_shape()?;
+            let r = choice::sample_values(out_shape.iter().product());
+            inputs.push(Tensor::from_shape(&out_shape, &r)?.into_tvalue());
+        }
+        Ok(inputs)
+    }
+
     /// The layer's shape as the per-layer choice keys its timing: everything its cost depends
     /// on, not the weights' values.
     pub(crate) fn shape_key(&self) -> String {
@@ -772,17 +939,8 @@ impl Conv2d {
     /// given to [`Conv2d::new`]), on one thread: see [`choice::time_pair`].
     fn calibrate(&self, weights: &[f32], bias: &[f32]) -> TractResult<choice::Timing> {
         let g = &self.geometry;
-        let out_shape = self.output_shape()?;
-        let x = Tensor::from_shape(
-            &g.input_shape(),
-            &choice::sample_values(g.input_shape().iter().product()),
-        )?
-        .into_tvalue();
-        let mut inputs = tvec![x.clone()];
-        if self.residual {
-            let r = choice::sample_values(out_shape.iter().product());
-            inputs.push(Tensor::from_shape(&out_shape, &r)?.into_tvalue());
-        }
+        let inputs = self.sample_inputs()?;
+        let x = inputs[0].clone();
         let plan = tract_conv_plan(g, self.weights.co, 1, weights, bias)?;
         let mut state = plan.spawn()?;
         let ctx = EvalContext::out_of_plan();
@@ -948,15 +1106,17 @@ impl Expansion for ConvExpansion {
         let residual = inputs.len() == 4;
         let weights = constant_f32(model, inputs[1], prefix, "the weights")?;
         let bias = constant_f32(model, inputs[2], prefix, "the bias")?;
+        let kernel = choice::loading_family().unwrap_or(self.0.kernel);
         let op = Conv2d::new(
-            choice::loading_family().unwrap_or(self.0.kernel),
+            kernel,
             self.0.geometry(ci, (h, w), (kh, kw)),
             co,
             &weights,
             &bias,
             self.0.clip,
             residual,
-        )?;
+        )?
+        .with_measured_tile(kernel, &weights, &bias)?;
         if choice::prefer_tract(&op.shape_key(), || op.calibrate(&weights, &bias))? {
             return wire_tract_chain(&self.0, 1, prefix, model, inputs);
         }
@@ -987,7 +1147,8 @@ mod tests {
     use crate::pose::kernels::ops::{test_values, tract_reference};
     use proptest::prelude::*;
 
-    /// Every kernel this CPU runs gives tract's result (then clipped, then the residual added).
+    /// Every kernel this CPU runs, with each of its tiles, gives tract's result (then clipped,
+    /// then the residual added).
     fn check(g: Geometry, co: usize, seed: u64, clip: Option<(f32, f32)>, residual: bool) {
         let clip = clip.map_or(Clip::NONE, |(lo, hi)| Clip::new(lo, hi));
         let (c, (h, w), (kh, kw)) = (g.channels, g.in_hw, g.kernel);
@@ -1005,8 +1166,16 @@ mod tests {
         // Sums of K = c*kh*kw products of values below 2 in size: within 1e-5 of the largest
         // possible sum, 4K (f32 sums of the same products in another order differ by far less).
         let tol = 1e-5 * (4.0 * (c * kh * kw) as f32).max(1.0);
-        for kernel in Kernel::ALL.into_iter().filter(|k| k.supported()) {
-            let op = Conv2d::new(kernel, g, co, &weights, &bias, clip, residual).unwrap();
+        let runs = Kernel::ALL
+            .into_iter()
+            .filter(|k| k.supported())
+            .flat_map(|k| Tile::for_kernel(k).iter().map(move |&t| (k, t)));
+        for (kernel, tile) in runs {
+            // Every tile the family has, not only the one the padding rule or a timing picks.
+            let op = Conv2d::new(kernel, g, co, &weights, &bias, clip, residual)
+                .unwrap()
+                .repacked(tile, &weights, &bias)
+                .unwrap();
             let mut inputs = tvec![
                 Tensor::from_shape(&[1, c, h, w], &input)
                     .unwrap()
