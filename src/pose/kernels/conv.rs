@@ -633,7 +633,7 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn tiles(job: &Job<'_>, output: &mut [f32]) {
         let (ci, hw) = (job.w.ci, job.w.hw);
-        let (vlo, vhi) = (_mm256_set1_ps(job.clip.lo), _mm256_set1_ps(job.clip.hi));
+        let clip = (_mm256_set1_ps(job.clip.lo), _mm256_set1_ps(job.clip.hi));
         let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         // SAFETY: as in the AVX-512 kernel, with 8-lane masks.
         unsafe {
@@ -642,35 +642,92 @@ mod avx2 {
                     let n = cols.saturating_sub(8 * j).min(8) as i32;
                     _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane)
                 });
-                let mut acc: [[__m256; 2]; MR] =
-                    std::array::from_fn(|r| [_mm256_set1_ps(bias[r]); 2]);
-                let prefetch = ci >= PREFETCH_MIN_ROWS;
-                for k in 0..ci {
-                    let bv: [__m256; 2] = std::array::from_fn(|j| {
-                        _mm256_maskload_ps(b.add(k * hw + 8 * j), masks[j])
-                    });
-                    if prefetch {
-                        // As in the AVX-512 tiles: the next strip's columns of this row.
-                        _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(k * hw + 16) as *const i8);
-                    }
-                    for (r, row) in acc.iter_mut().enumerate() {
-                        let av = _mm256_set1_ps(*a.add(k * MR + r));
-                        for (v, &x) in row.iter_mut().zip(&bv) {
-                            *v = _mm256_fmadd_ps(av, x, *v);
-                        }
-                    }
-                }
-                for (r, row) in acc.iter().enumerate().take(rows) {
-                    for (j, &v) in row.iter().enumerate() {
-                        let off = r * hw + 8 * j;
-                        let mut y = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
-                        if !res.is_null() {
-                            y = _mm256_add_ps(y, _mm256_maskload_ps(res.add(off), masks[j]));
-                        }
-                        _mm256_maskstore_ps(c.add(off), masks[j], y);
-                    }
+                let t = Tile {
+                    ci,
+                    hw,
+                    a,
+                    b,
+                    res,
+                    c,
+                    rows,
+                };
+                // Whole strips with plain loads and stores (a masked load costs an ALU
+                // operation beside the load on many CPUs), the plane's last strip masked.
+                if cols == 16 {
+                    tile::<true>(&t, bias, masks, clip)
+                } else {
+                    tile::<false>(&t, bias, masks, clip)
                 }
             });
+        }
+    }
+
+    /// One tile's pointers and sizes, as `for_each_tile` gives them.
+    struct Tile {
+        ci: usize,
+        hw: usize,
+        a: *const f32,
+        b: *const f32,
+        res: *const f32,
+        c: *mut f32,
+        rows: usize,
+    }
+
+    /// One tile: `FULL` when all 16 columns are in the plane (then `masks` are all on).
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `t` as `for_each_tile` describes its tile, `masks` its columns.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile<const FULL: bool>(
+        t: &Tile,
+        bias: &[f32],
+        masks: [__m256i; 2],
+        (vlo, vhi): (__m256, __m256),
+    ) {
+        let (ci, hw) = (t.ci, t.hw);
+        // SAFETY (loads and stores): lanes the masks keep are inside the tile's rows.
+        let load = |p: *const f32, j: usize| unsafe {
+            if FULL {
+                _mm256_loadu_ps(p)
+            } else {
+                _mm256_maskload_ps(p, masks[j])
+            }
+        };
+        let mut acc: [[__m256; 2]; MR] = std::array::from_fn(|r| [_mm256_set1_ps(bias[r]); 2]);
+        let prefetch = ci >= PREFETCH_MIN_ROWS;
+        for k in 0..ci {
+            // SAFETY: row k of the strip, and the panel's row k (MR values).
+            unsafe {
+                let bv: [__m256; 2] = std::array::from_fn(|j| load(t.b.add(k * hw + 8 * j), j));
+                if prefetch {
+                    // As in the AVX-512 tiles: the next strip's columns of this row.
+                    _mm_prefetch::<_MM_HINT_T0>(t.b.wrapping_add(k * hw + 16) as *const i8);
+                }
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let av = _mm256_set1_ps(*t.a.add(k * MR + r));
+                    for (v, &x) in row.iter_mut().zip(&bv) {
+                        *v = _mm256_fmadd_ps(av, x, *v);
+                    }
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate().take(t.rows) {
+            for (j, &v) in row.iter().enumerate() {
+                let off = r * hw + 8 * j;
+                let mut y = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
+                // SAFETY: row r < rows of the tile's output (and residual), its columns.
+                unsafe {
+                    if !t.res.is_null() {
+                        y = _mm256_add_ps(y, load(t.res.add(off), j));
+                    }
+                    if FULL {
+                        _mm256_storeu_ps(t.c.add(off), y)
+                    } else {
+                        _mm256_maskstore_ps(t.c.add(off), masks[j], y)
+                    }
+                }
+            }
         }
     }
 }
