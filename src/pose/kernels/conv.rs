@@ -736,14 +736,22 @@ mod avx2 {
 mod avx2_channels {
     use super::Job;
     use std::arch::x86_64::*;
+    use std::cell::RefCell;
+
+    thread_local! {
+        // The input packed tile by tile, reused across calls on the inference thread.
+        static PACKED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    }
 
     /// Columns per tile.
     const NP: usize = 6;
 
     /// Tiles of 16 output channels (two vectors) by 6 columns: for each input row, two vectors
-    /// of weights and one broadcast input value per column, 12 sums. Panel by panel, each along
-    /// the whole plane (the panel stays in L1, the input in L2). The sums go to the
-    /// channel-major output through a small buffer on the stack (AVX2 has no scatter).
+    /// of weights and one broadcast input value per column, 12 sums. The input is first packed
+    /// tile by tile (each tile's 6 columns of every row side by side, so a tile reads one
+    /// stream instead of one cache line per row); then panel by panel, each along the whole
+    /// plane. The sums go to the channel-major output through a small buffer on the stack
+    /// (AVX2 has no scatter).
     ///
     /// # Safety
     /// AVX2 and FMA; slice lengths as checked by `gemm`; weights packed 16 rows high.
@@ -752,56 +760,69 @@ mod avx2_channels {
         let w = job.w;
         let (co, ci, hw) = (w.co, w.ci, w.hw);
         let (vlo, vhi) = (_mm256_set1_ps(job.clip.lo), _mm256_set1_ps(job.clip.hi));
-        let input = job.input.as_ptr();
-        let mut m0 = 0;
-        while m0 < co {
-            let rows = (co - m0).min(16);
-            let a = w.panels[m0 * ci..][..ci * 16].as_ptr();
-            let bias: [__m256; 2] = std::array::from_fn(|j| unsafe {
-                _mm256_loadu_ps(w.bias[m0 + 8 * j..][..8].as_ptr())
-            });
-            let mut p0 = 0;
-            while p0 < hw {
-                let cols = (hw - p0).min(NP);
-                // Columns past the plane read its last column (valid memory); their sums are
-                // never stored.
-                let col: [usize; NP] = std::array::from_fn(|p| (p0 + p).min(hw - 1));
-                let mut acc: [[__m256; 2]; NP] = [bias; NP];
-                for k in 0..ci {
-                    // SAFETY: the panel has ci * 16 values; input row k has hw values and
-                    // col[p] < hw.
-                    unsafe {
-                        let av = [
-                            _mm256_loadu_ps(a.add(k * 16)),
-                            _mm256_loadu_ps(a.add(k * 16 + 8)),
-                        ];
-                        let row = input.add(k * hw);
-                        for (p, pair) in acc.iter_mut().enumerate() {
-                            let x = _mm256_broadcast_ss(&*row.add(col[p]));
-                            pair[0] = _mm256_fmadd_ps(av[0], x, pair[0]);
-                            pair[1] = _mm256_fmadd_ps(av[1], x, pair[1]);
+        let tiles = hw.div_ceil(NP);
+        PACKED.with(|cell| {
+            let mut packed = cell.borrow_mut();
+            packed.clear();
+            packed.resize(tiles * ci * NP, 0.0);
+            // The input as [tile][k][NP]: each tile's columns of each row side by side; columns
+            // past the plane repeat its last column (their sums are never stored).
+            for (k, row) in job.input.chunks_exact(hw).enumerate() {
+                for t in 0..tiles {
+                    let dst = &mut packed[(t * ci + k) * NP..][..NP];
+                    for (p, d) in dst.iter_mut().enumerate() {
+                        *d = row[(t * NP + p).min(hw - 1)];
+                    }
+                }
+            }
+            let input = packed.as_ptr();
+            let mut m0 = 0;
+            while m0 < co {
+                let rows = (co - m0).min(16);
+                let a = w.panels[m0 * ci..][..ci * 16].as_ptr();
+                let bias: [__m256; 2] = std::array::from_fn(|j| unsafe {
+                    _mm256_loadu_ps(w.bias[m0 + 8 * j..][..8].as_ptr())
+                });
+                let mut p0 = 0;
+                while p0 < hw {
+                    let cols = (hw - p0).min(NP);
+                    let tile = input.wrapping_add(p0 / NP * ci * NP);
+                    let mut acc: [[__m256; 2]; NP] = [bias; NP];
+                    for k in 0..ci {
+                        // SAFETY: the panel has ci * 16 values, the packed tile ci * NP.
+                        unsafe {
+                            let av = [
+                                _mm256_loadu_ps(a.add(k * 16)),
+                                _mm256_loadu_ps(a.add(k * 16 + 8)),
+                            ];
+                            let row = tile.add(k * NP);
+                            for (p, pair) in acc.iter_mut().enumerate() {
+                                let x = _mm256_broadcast_ss(&*row.add(p));
+                                pair[0] = _mm256_fmadd_ps(av[0], x, pair[0]);
+                                pair[1] = _mm256_fmadd_ps(av[1], x, pair[1]);
+                            }
                         }
                     }
-                }
-                // Column-major on the stack: buf[p][r] is channel m0 + r at column p0 + p.
-                let mut buf = [[0.0f32; 16]; NP];
-                for (b, pair) in buf.iter_mut().zip(&acc) {
-                    for (j, &v) in pair.iter().enumerate() {
-                        let y = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
-                        // SAFETY: b has 16 values; j < 2.
-                        unsafe { _mm256_storeu_ps(b.as_mut_ptr().add(8 * j), y) };
+                    // Column-major on the stack: buf[p][r] is channel m0 + r at column p0 + p.
+                    let mut buf = [[0.0f32; 16]; NP];
+                    for (b, pair) in buf.iter_mut().zip(&acc) {
+                        for (j, &v) in pair.iter().enumerate() {
+                            let y = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
+                            // SAFETY: b has 16 values; j < 2.
+                            unsafe { _mm256_storeu_ps(b.as_mut_ptr().add(8 * j), y) };
+                        }
                     }
-                }
-                for (p, b) in buf.iter().enumerate().take(cols) {
-                    for (r, &v) in b.iter().enumerate().take(rows) {
-                        let i = (m0 + r) * hw + p0 + p;
-                        output[i] = v + job.residual.map_or(0.0, |res| res[i]);
+                    for (p, b) in buf.iter().enumerate().take(cols) {
+                        for (r, &v) in b.iter().enumerate().take(rows) {
+                            let i = (m0 + r) * hw + p0 + p;
+                            output[i] = v + job.residual.map_or(0.0, |res| res[i]);
+                        }
                     }
+                    p0 += NP;
                 }
-                p0 += NP;
+                m0 += 16;
             }
-            m0 += 16;
-        }
+        });
     }
 }
 
