@@ -832,8 +832,8 @@ mod avx2_channels {
 pub struct Conv2d {
     weights: Arc<PackedWeights>,
     // Input geometry (`channels` = input channels). 1x1, stride 1, no padding reads the input as
-    // it is; anything else goes through im2col, or on AVX-512 a 3x3 layer of stride 1 or 2 with
-    // few input channels through the direct kernel (`direct`).
+    // it is; anything else goes through im2col, or on AVX-512 or AVX2 a 3x3 layer of stride 1
+    // or 2 with few input channels through the direct kernel (`direct`).
     geometry: Geometry,
     clip: Clip,
     residual: bool,
@@ -842,7 +842,7 @@ pub struct Conv2d {
     direct: Option<Arc<DirectWeights>>,
 }
 
-/// A layer's weights for [`super::dwconv::avx512::Direct::dense`]: `[ci * 9][cop]` tap-major
+/// A layer's weights for [`super::dwconv::direct::Direct::dense`]: `[ci * 9][cop]` tap-major
 /// and the bias `[cop]`, `cop` being the output channels rounded up to 8 (zeros past them).
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -851,13 +851,13 @@ struct DirectWeights {
     bias: Vec<f32>,
     // The layer's column chunks and masks, worked out once.
     #[cfg(target_arch = "x86_64")]
-    kernel: super::dwconv::avx512::Direct,
+    kernel: super::dwconv::direct::Direct,
 }
 
 impl DirectWeights {
     /// For `kernel` and the layer of `g` (weights `[co, C, 3, 3]`), when the direct kernel
-    /// takes it: AVX-512, 3x3, stride (1, 1) or (2, 2), at most
-    /// [`super::dwconv::avx512::DENSE_MAX_CHANNELS`] input channels, no residual.
+    /// takes it: AVX-512 or AVX2, 3x3, stride (1, 1) or (2, 2), at most
+    /// [`super::dwconv::direct::DENSE_MAX_CHANNELS`] input channels, no residual.
     #[allow(unused_variables)]
     fn new(
         kernel: Kernel,
@@ -869,15 +869,14 @@ impl DirectWeights {
     ) -> Option<Self> {
         #[cfg(target_arch = "x86_64")]
         {
-            let taken = kernel == Kernel::Avx512
-                && !residual
-                && (1..=super::dwconv::avx512::DENSE_MAX_CHANNELS).contains(&g.channels);
+            let taken =
+                !residual && (1..=super::dwconv::direct::DENSE_MAX_CHANNELS).contains(&g.channels);
             if !taken || weights.len() != co * g.channels * 9 || bias.len() != co {
                 return None;
             }
             // 3x3 of stride (1, 1) or (2, 2), or none.
             let (ho, wo) = g.out_hw()?;
-            let direct = super::dwconv::avx512::Direct::new(g, ho, wo)?;
+            let direct = super::dwconv::direct::Direct::new(kernel, g, ho, wo)?;
             let cop = co.next_multiple_of(8);
             let k = g.channels * 9;
             let mut packed = vec![0.0; k * cop];
@@ -1049,14 +1048,15 @@ impl Conv2d {
     fn run_direct(&self, input: &[f32], output: &mut [f32]) -> TractResult<bool> {
         #[cfg(target_arch = "x86_64")]
         if let Some(d) = &self.direct
-            && Kernel::detect() == Kernel::Avx512
+            && d.kernel.kernel().supported()
         {
             let g = &self.geometry;
             let [_, co, ho, wo] = self.output_shape()?;
             ensure!(
                 input.len() == g.channels * g.in_hw.0 * g.in_hw.1 && output.len() == co * ho * wo
             );
-            // SAFETY: the CPU has AVX-512F; the weights and chunks were laid out for this layer.
+            // SAFETY: the CPU runs the layout's family; the weights and chunks were laid out for
+            // this layer.
             unsafe {
                 d.kernel
                     .dense(g.channels, input, &d.weights, &d.bias, self.clip, output)

@@ -9,9 +9,11 @@
 //! compiler vectorises) elsewhere.
 //!
 //! On AVX-512 a 3x3 layer of stride 1 or 2 (all of MoveNet's) is computed straight from the
-//! input planes: 16 output columns per vector, each tap a masked load of an input row (lanes
-//! over the padding read 0; stride 2 splits 32 loaded columns into even and odd lanes), several
-//! output rows at a time so each input row is loaded once for all the rows that read it.
+//! input planes ([`direct`]): 16 output columns per vector, each tap a masked load of an input
+//! row (lanes over the padding read 0; stride 2 splits 32 loaded columns into even and odd
+//! lanes), several output rows at a time so each input row is loaded once for all the rows that
+//! read it. The same layout, 8 columns per vector, serves the dense first layer on AVX2 too
+//! ([`direct::Direct::dense`]).
 //!
 //! Otherwise each plane is first copied into a zero-padded scratch buffer split into `stride`
 //! column phases (phase `k` holds padded columns `k, k + s, k + 2s, ...`), so every tap of every
@@ -105,10 +107,10 @@ pub fn depthwise(
     #[cfg(target_arch = "x86_64")]
     if kernel == Kernel::Avx512
         && cpu == Kernel::Avx512
-        && let Some(direct) = avx512::Direct::new(g, ho, wo)
-    {
+        && let Some(direct) = direct::Direct::new(kernel, g, ho, wo)
         // SAFETY: the CPU has AVX-512F; the lengths are checked above.
-        unsafe { direct.layer(input, weights, bias, clip, output) };
+        && unsafe { direct.layer(input, weights, bias, clip, output) }
+    {
         return Ok(());
     }
     SCRATCH.with(|cell| {
@@ -259,6 +261,7 @@ fn portable_plane(
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    use super::direct::{Chunk, DENSE_MAX_CHANNELS, Direct};
     use super::{Clip, Plane};
     use std::arch::x86_64::*;
 
@@ -335,53 +338,216 @@ mod avx2 {
             }
         }
     }
+    /// The dense layer of [`Direct::dense`], 8 output columns per vector.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `d` was made for `Avx2Fma`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dense(
+        d: &Direct,
+        ci: usize,
+        input: &[f32],
+        weights: &[f32],
+        bias: &[f32],
+        Clip { lo, hi }: Clip,
+        output: &mut [f32],
+    ) {
+        let (h, w, ho, wo) = (d.h, d.w, d.ho, d.wo);
+        let cop = bias.len();
+        let co = output.len() / (ho * wo).max(1);
+        assert!(ci <= DENSE_MAX_CHANNELS && cop.is_multiple_of(8) && co <= cop);
+        assert!(input.len() == ci * h * w && weights.len() == ci * 9 * cop);
+        assert!(output.len() == co * ho * wo);
+        let (vlo, vhi) = (_mm256_set1_ps(lo), _mm256_set1_ps(hi));
+        let k = 9 * ci;
+        // The tap vectors of one output row, chunk after chunk: `k` per chunk.
+        let mut taps = vec![_mm256_setzero_ps(); k * d.chunks.len()];
+        for y in 0..ho {
+            for (c, row_taps_out) in d.chunks.iter().zip(taps.chunks_exact_mut(k)) {
+                for (ch, plane) in input.chunks_exact(h * w).enumerate() {
+                    for ky in 0..3 {
+                        let iy = (y * d.sw + ky) as isize - d.pt as isize;
+                        let xs = if (0..h as isize).contains(&iy) {
+                            let row = plane[iy as usize * w..].as_ptr();
+                            // SAFETY: `row` is a row of `plane`, `c` this layer's chunk.
+                            unsafe {
+                                if d.sw == 2 {
+                                    row_taps::<2>(c, row)
+                                } else {
+                                    row_taps::<1>(c, row)
+                                }
+                            }
+                        } else {
+                            [_mm256_setzero_ps(); 3]
+                        };
+                        row_taps_out[9 * ch + 3 * ky..][..3].copy_from_slice(&xs);
+                    }
+                }
+            }
+            // Eight output channels at a time, each along the whole row.
+            for g0 in (0..co).step_by(8) {
+                let b = &bias[g0..g0 + 8];
+                for (c, x) in d.chunks.iter().zip(taps.chunks_exact(k)) {
+                    let mut acc: [__m256; 8] = std::array::from_fn(|r| _mm256_set1_ps(b[r]));
+                    for (t, &x) in x.iter().enumerate() {
+                        let wt = &weights[t * cop + g0..][..8];
+                        for (a, &v) in acc.iter_mut().zip(wt) {
+                            *a = _mm256_fmadd_ps(_mm256_set1_ps(v), x, *a);
+                        }
+                    }
+                    for (r, &a) in acc.iter().enumerate().take(co - g0) {
+                        let v = _mm256_min_ps(_mm256_max_ps(a, vlo), vhi);
+                        let v = if d.sw == 2 { in_order(v) } else { v };
+                        // SAFETY: the chunk's columns x0..min(x0 + 8, wo) of row y of output
+                        // channel g0 + r < co.
+                        unsafe {
+                            store(
+                                output.as_mut_ptr().add(((g0 + r) * ho + y) * wo + c.x0),
+                                c.store,
+                                v,
+                            )
+                        };
+                    }
+                }
+            }
+        }
+    }
+
+    /// The lanes `j < 8` set in `bits`, as a load or store mask.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn mask_of(bits: u16) -> __m256i {
+        let lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+        _mm256_cmpeq_epi32(
+            _mm256_and_si256(_mm256_set1_epi32(i32::from(bits)), lane),
+            lane,
+        )
+    }
+
+    /// Eight columns of `row` from `start`, those outside the mask read as 0.
+    ///
+    /// # Safety
+    /// AVX2; every lane the mask keeps is a column of the row `row` points at.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn load(row: *const f32, (start, bits): (isize, u16)) -> __m256 {
+        // SAFETY: as this function's; masked-off lanes are not read, so the address of a
+        // partial load may lie outside the row (wrapping_offset claims nothing).
+        unsafe {
+            match bits {
+                0xff => _mm256_loadu_ps(row.offset(start)),
+                0 => _mm256_setzero_ps(),
+                _ => _mm256_maskload_ps(row.wrapping_offset(start), mask_of(bits)),
+            }
+        }
+    }
+
+    /// Stores the lanes of `v` set in `bits` to `dst`.
+    ///
+    /// # Safety
+    /// AVX2; every lane the mask keeps is writable.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn store(dst: *mut f32, bits: u16, v: __m256) {
+        // SAFETY: as this function's.
+        unsafe {
+            if bits == 0xff {
+                _mm256_storeu_ps(dst, v)
+            } else {
+                _mm256_maskstore_ps(dst, mask_of(bits), v)
+            }
+        }
+    }
+
+    /// The three tap vectors (kx = 0, 1, 2) of input row `row` for chunk `c` at stride `S`:
+    /// masked loads (lanes over the padding read 0). At stride 2 the even and odd columns
+    /// come out in the lane order output columns 0, 1, 4, 5, 2, 3, 6, 7 (one in-lane shuffle
+    /// each); every sum over them keeps that order and [`in_order`] undoes it once.
+    ///
+    /// # Safety
+    /// AVX2; `row` points at a row of the layer's input and `c` is one of its chunks.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn row_taps<const S: usize>(c: &Chunk, row: *const f32) -> [__m256; 3] {
+        // SAFETY: the chunk's masks keep only columns of the row (`Direct::new`).
+        let ld = |l: (isize, u16)| unsafe { load(row, l) };
+        if S == 1 {
+            [ld(c.loads[0]), ld(c.loads[1]), ld(c.loads[2])]
+        } else {
+            let (a0, a1) = (ld(c.loads[0]), ld(c.loads[1]));
+            let (b0, b1) = (ld(c.loads[2]), ld(c.loads[3]));
+            [
+                _mm256_shuffle_ps::<0b10_00_10_00>(a0, a1),
+                _mm256_shuffle_ps::<0b11_01_11_01>(a0, a1),
+                _mm256_shuffle_ps::<0b10_00_10_00>(b0, b1),
+            ]
+        }
+    }
+
+    /// Puts lanes in the order [`row_taps`] leaves at stride 2 (output columns 0, 1, 4, 5, 2, 3,
+    /// 6, 7) back in column order.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn in_order(v: __m256) -> __m256 {
+        _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)))
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) mod avx512 {
-    use super::{Clip, Geometry};
-    use std::arch::x86_64::*;
+pub(crate) mod direct {
+    //! The layout the direct 3x3 kernels ([`super::avx512`], [`super::avx2`]) share: the
+    //! layer's column chunks of one vector each and their load and store masks.
+
+    use super::{Clip, Geometry, Kernel};
 
     /// Most input channels [`Direct::dense`] takes.
     pub(crate) const DENSE_MAX_CHANNELS: usize = 4;
 
-    /// Lanes `j < n` whose column `start + j` lies in `0..w`.
+    /// Lanes `j < n` (of at most 16) whose column `start + j` lies in `0..w`.
     fn lanes(start: isize, w: usize, n: usize) -> u16 {
         (0..n.min(16))
             .filter(|&j| (0..w as isize).contains(&(start + j as isize)))
             .fold(0u16, |m, j| m | 1 << j)
     }
 
-    /// A 3x3 depthwise layer of horizontal stride 1 or 2 computed straight from the unpadded
-    /// input planes, 16 output columns per vector: every tap is a masked load of the input row
-    /// (lanes over the padding read 0), so no plane is copied. Stride 2 loads 32 consecutive
-    /// columns and splits them into even and odd lanes with one permute each. The masks depend
-    /// only on the column chunk, so they are worked out once per layer.
+    /// A 3x3 layer of stride (1, 1) or (2, 2) computed straight from the unpadded input planes,
+    /// one vector of output columns at a time (16 with AVX-512, 8 with AVX2): every tap is a
+    /// masked load of the input row (lanes over the padding read 0), so no plane is copied.
+    /// Stride 2 loads twice the columns and splits them into even and odd lanes. The masks
+    /// depend only on the column chunk, so they are worked out once per layer.
     #[derive(Clone, Debug, PartialEq, Eq)]
     pub(crate) struct Direct {
-        h: usize,
-        w: usize,
-        ho: usize,
-        wo: usize,
+        // `Avx512` (16 lanes) or `Avx2Fma` (8 lanes).
+        pub(super) kernel: Kernel,
+        pub(super) h: usize,
+        pub(super) w: usize,
+        pub(super) ho: usize,
+        pub(super) wo: usize,
         // Stride both ways: 1 or 2.
-        sw: usize,
-        pt: usize,
-        // Per chunk of 16 output columns: its first column, the store mask, and per load the
-        // offset of its first column in the input row and its mask (stride 1: taps kx = 0, 1, 2;
-        // stride 2: the low and high halves of the pairs at kx = 0 and kx = 2).
-        chunks: Vec<Chunk>,
+        pub(super) sw: usize,
+        pub(super) pt: usize,
+        // Per chunk of one vector of output columns: its first column, the store mask, and per
+        // load the offset of its first column in the input row and its mask (stride 1: taps
+        // kx = 0, 1, 2; stride 2: the low and high halves of the pairs at kx = 0 and kx = 2).
+        pub(super) chunks: Vec<Chunk>,
     }
 
     #[derive(Clone, Debug, PartialEq, Eq)]
-    struct Chunk {
-        x0: usize,
-        store: u16,
-        loads: [(isize, u16); 4],
+    pub(super) struct Chunk {
+        pub(super) x0: usize,
+        pub(super) store: u16,
+        pub(super) loads: [(isize, u16); 4],
     }
 
     impl Direct {
-        /// The layer of `g` (output `ho` x `wo`), when it is 3x3 with stride (1, 1) or (2, 2).
-        pub(crate) fn new(g: &Geometry, ho: usize, wo: usize) -> Option<Self> {
+        /// The layer of `g` (output `ho` x `wo`) for `kernel`, when `kernel` is `Avx512` or
+        /// `Avx2Fma` and the layer is 3x3 with stride (1, 1) or (2, 2).
+        pub(crate) fn new(kernel: Kernel, g: &Geometry, ho: usize, wo: usize) -> Option<Self> {
+            let n = match kernel {
+                Kernel::Avx512 => 16,
+                Kernel::Avx2Fma => 8,
+                _ => return None,
+            };
             let (h, w) = g.in_hw;
             let (sh, sw) = g.stride;
             if g.kernel != (3, 3) || !matches!((sh, sw), (1, 1) | (2, 2)) {
@@ -389,31 +555,32 @@ pub(crate) mod avx512 {
             }
             let pl = g.pads[1] as isize;
             let chunks = (0..wo)
-                .step_by(16)
+                .step_by(n)
                 .map(|x0| {
-                    let n = (wo - x0).min(16);
+                    let cols = (wo - x0).min(n);
                     let loads = if sw == 1 {
                         std::array::from_fn(|k| {
                             let start = x0 as isize + k.min(2) as isize - pl;
-                            (start, lanes(start, w, n))
+                            (start, lanes(start, w, cols))
                         })
                     } else {
                         // Pair p (kx = 0 or 2) starts at column 2 x0 + kx - pl; half 0 holds
-                        // its lanes 0..16, half 1 lanes 16..32.
+                        // its lanes 0..n, half 1 lanes n..2n.
                         std::array::from_fn(|k| {
-                            let start =
-                                2 * x0 as isize + 2 * (k / 2) as isize - pl + 16 * (k % 2) as isize;
-                            (start, lanes(start, w, 16))
+                            let start = 2 * x0 as isize + 2 * (k / 2) as isize - pl
+                                + (n * (k % 2)) as isize;
+                            (start, lanes(start, w, n))
                         })
                     };
                     Chunk {
                         x0,
-                        store: lanes(0, n, 16),
+                        store: lanes(0, cols, n),
                         loads,
                     }
                 })
                 .collect();
             Some(Self {
+                kernel,
                 h,
                 w,
                 ho,
@@ -424,172 +591,229 @@ pub(crate) mod avx512 {
             })
         }
 
-        /// Every plane of the layer: `input` `[C, h, w]`, `weights` `[C, 3, 3]`, `bias` `[C]`,
-        /// `output` `[C, ho, wo]`.
+        /// The family this layout was made for.
+        pub(crate) fn kernel(&self) -> Kernel {
+            self.kernel
+        }
+
+        /// Every plane of a depthwise layer: `input` `[C, h, w]`, `weights` `[C, 3, 3]`,
+        /// `bias` `[C]`, `output` `[C, ho, wo]`. AVX-512 only: with AVX2 the padded-copy loops
+        /// measured as fast (2026-12-02, AMD EPYC), so they run the depthwise layers there;
+        /// false (nothing written) for an AVX2 layout.
         ///
         /// # Safety
-        /// The CPU must support AVX-512F.
-        #[target_feature(enable = "avx512f")]
-        pub(super) unsafe fn layer(
+        /// The CPU must run [`Direct::kernel`]'s instructions.
+        pub(crate) unsafe fn layer(
             &self,
             input: &[f32],
             weights: &[f32],
             bias: &[f32],
             clip: Clip,
             output: &mut [f32],
-        ) {
-            let planes = input
-                .chunks_exact(self.h * self.w)
-                .zip(output.chunks_exact_mut(self.ho * self.wo));
-            for ((src, out), (taps, &b)) in planes.zip(weights.chunks_exact(9).zip(bias)) {
-                // SAFETY: as this function's; `new` takes strides (1, 1) and (2, 2) only.
-                unsafe {
-                    if self.sw == 2 {
-                        self.rows::<2, 4>(src, taps, b, clip, out)
-                    } else {
-                        self.rows::<1, 8>(src, taps, b, clip, out)
-                    }
-                }
+        ) -> bool {
+            if self.kernel != Kernel::Avx512 {
+                return false;
             }
+            // SAFETY: as this function's.
+            unsafe { super::avx512::layer(self, input, weights, bias, clip, output) };
+            true
         }
 
-        /// One plane (`src` `[h, w]`, `out` `[ho, wo]`) at stride `S`, `R` output rows at a
-        /// time: each input row the block reads is loaded once (three tap vectors) and added
-        /// into every output row of the block that reads it, `R` independent sums.
+        /// A dense 3x3 layer of at most [`DENSE_MAX_CHANNELS`] input channels (MoveNet's first
+        /// layer: 3) on this geometry: for each output row and chunk of columns, the `9 ci` tap
+        /// vectors of the input are loaded once (as the depthwise rows load them) and every
+        /// output channel is their weighted sum, 8 channels at a time. No im2col matrix is
+        /// written.
+        ///
+        /// `input` `[ci, h, w]`; `weights` `[ci * 9][cop]` (tap-major, `cop` = `co` rounded up
+        /// to 8, zero past `co`); `bias` `[cop]`; `output` `[co, ho, wo]`.
         ///
         /// # Safety
-        /// AVX-512F; `S` is the layer's stride both ways.
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn rows<const S: usize, const R: usize>(
-            &self,
-            src: &[f32],
-            taps: &[f32],
-            bias: f32,
-            Clip { lo, hi }: Clip,
-            out: &mut [f32],
-        ) {
-            assert!(src.len() == self.h * self.w && out.len() == self.ho * self.wo);
-            assert!(taps.len() == 9);
-            let wv: [__m512; 9] = std::array::from_fn(|i| _mm512_set1_ps(taps[i]));
-            let (vb, vlo, vhi) = (_mm512_set1_ps(bias), _mm512_set1_ps(lo), _mm512_set1_ps(hi));
-            let (h, w, pt) = (self.h as isize, self.w, self.pt as isize);
-            for c in &self.chunks {
-                let mut y0 = 0;
-                while y0 < self.ho {
-                    let mut acc = [vb; R];
-                    // Input rows y0 S - pt + i; output row y0 + j reads it with kernel row
-                    // i - S j.
-                    for i in 0..S * (R - 1) + 3 {
-                        let iy = (y0 * S + i) as isize - pt;
-                        if iy < 0 || iy >= h {
-                            continue;
-                        }
-                        let row = src[iy as usize * w..].as_ptr();
-                        // SAFETY: `row` is a row of `src` and `c` this layer's chunk.
-                        let xs = unsafe { row_taps::<S>(c, row) };
-                        for (j, a) in acc.iter_mut().enumerate() {
-                            let Some(ky) = i.checked_sub(S * j).filter(|&k| k < 3) else {
-                                continue;
-                            };
-                            for (kx, &x) in xs.iter().enumerate() {
-                                *a = _mm512_fmadd_ps(x, wv[3 * ky + kx], *a);
-                            }
-                        }
-                    }
-                    for (j, &a) in acc.iter().enumerate().take(self.ho - y0) {
-                        let v = _mm512_min_ps(_mm512_max_ps(a, vlo), vhi);
-                        // SAFETY: the store mask keeps columns x0..min(x0 + 16, wo) of row
-                        // y0 + j < ho.
-                        unsafe {
-                            _mm512_mask_storeu_ps(
-                                out.as_mut_ptr().add((y0 + j) * self.wo + c.x0),
-                                c.store,
-                                v,
-                            )
-                        };
-                    }
-                    y0 += R;
-                }
-            }
-        }
-
-        /// A dense 3x3 layer of few input channels (MoveNet's first layer: 3) on this geometry:
-        /// for each output row and chunk of 16 columns, the `9 ci` tap vectors of the input are
-        /// loaded once (as the depthwise rows load them) and every output channel is their
-        /// weighted sum, 8 channels at a time. No im2col matrix is written.
-        ///
-        /// `input` `[ci, h, w]`; `weights` `[ci * 9][cop]` (tap-major, `cop` = `co` rounded up to
-        /// 8, zero past `co`); `bias` `[cop]`; `output` `[co, ho, wo]`.
-        ///
-        /// # Safety
-        /// The CPU must support AVX-512F.
-        #[target_feature(enable = "avx512f")]
+        /// The CPU must run [`Direct::kernel`]'s instructions.
         pub(crate) unsafe fn dense(
             &self,
             ci: usize,
             input: &[f32],
             weights: &[f32],
             bias: &[f32],
-            Clip { lo, hi }: Clip,
+            clip: Clip,
             output: &mut [f32],
         ) {
-            let (h, w, ho, wo) = (self.h, self.w, self.ho, self.wo);
-            let cop = bias.len();
-            let co = output.len() / (ho * wo).max(1);
-            assert!(ci <= DENSE_MAX_CHANNELS && cop.is_multiple_of(8) && co <= cop);
-            assert!(input.len() == ci * h * w && weights.len() == ci * 9 * cop);
-            assert!(output.len() == co * ho * wo);
-            let (vlo, vhi) = (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
-            let k = 9 * ci;
-            // The tap vectors of one output row, chunk after chunk: `k` per chunk.
-            let mut taps = vec![_mm512_setzero_ps(); k * self.chunks.len()];
-            for y in 0..ho {
-                for (c, row_taps_out) in self.chunks.iter().zip(taps.chunks_exact_mut(k)) {
-                    for (ch, plane) in input.chunks_exact(h * w).enumerate() {
-                        for ky in 0..3 {
-                            let iy = (y * self.sw + ky) as isize - self.pt as isize;
-                            let xs = if (0..h as isize).contains(&iy) {
-                                let row = plane[iy as usize * w..].as_ptr();
-                                // SAFETY: `row` is a row of `plane`, `c` this layer's chunk.
-                                unsafe {
-                                    if self.sw == 2 {
-                                        row_taps::<2>(c, row)
-                                    } else {
-                                        row_taps::<1>(c, row)
-                                    }
-                                }
-                            } else {
-                                [_mm512_setzero_ps(); 3]
-                            };
-                            row_taps_out[9 * ch + 3 * ky..][..3].copy_from_slice(&xs);
+            // SAFETY: as this function's.
+            unsafe {
+                if self.kernel == Kernel::Avx512 {
+                    super::avx512::dense(self, ci, input, weights, bias, clip, output)
+                } else {
+                    super::avx2::dense(self, ci, input, weights, bias, clip, output)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::Clip;
+    use super::direct::{Chunk, DENSE_MAX_CHANNELS, Direct};
+    use std::arch::x86_64::*;
+
+    /// Every plane of the layer (see [`Direct::layer`]), 16 output columns per vector.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; `d` was made for `Avx512`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn layer(
+        d: &Direct,
+        input: &[f32],
+        weights: &[f32],
+        bias: &[f32],
+        clip: Clip,
+        output: &mut [f32],
+    ) {
+        let planes = input
+            .chunks_exact(d.h * d.w)
+            .zip(output.chunks_exact_mut(d.ho * d.wo));
+        for ((src, out), (taps, &b)) in planes.zip(weights.chunks_exact(9).zip(bias)) {
+            // SAFETY: as this function's; `Direct::new` takes strides (1, 1) and (2, 2) only.
+            unsafe {
+                if d.sw == 2 {
+                    rows::<2, 4>(d, src, taps, b, clip, out)
+                } else {
+                    rows::<1, 8>(d, src, taps, b, clip, out)
+                }
+            }
+        }
+    }
+
+    /// One plane (`src` `[h, w]`, `out` `[ho, wo]`) at stride `S`, `R` output rows at a
+    /// time: each input row the block reads is loaded once (three tap vectors) and added
+    /// into every output row of the block that reads it, `R` independent sums.
+    ///
+    /// # Safety
+    /// AVX-512F; `S` is the layer's stride both ways.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn rows<const S: usize, const R: usize>(
+        d: &Direct,
+        src: &[f32],
+        taps: &[f32],
+        bias: f32,
+        Clip { lo, hi }: Clip,
+        out: &mut [f32],
+    ) {
+        assert!(src.len() == d.h * d.w && out.len() == d.ho * d.wo);
+        assert!(taps.len() == 9);
+        let wv: [__m512; 9] = std::array::from_fn(|i| _mm512_set1_ps(taps[i]));
+        let (vb, vlo, vhi) = (_mm512_set1_ps(bias), _mm512_set1_ps(lo), _mm512_set1_ps(hi));
+        let (h, w, pt) = (d.h as isize, d.w, d.pt as isize);
+        for c in &d.chunks {
+            let mut y0 = 0;
+            while y0 < d.ho {
+                let mut acc = [vb; R];
+                // Input rows y0 S - pt + i; output row y0 + j reads it with kernel row i - S j.
+                for i in 0..S * (R - 1) + 3 {
+                    let iy = (y0 * S + i) as isize - pt;
+                    if iy < 0 || iy >= h {
+                        continue;
+                    }
+                    let row = src[iy as usize * w..].as_ptr();
+                    // SAFETY: `row` is a row of `src` and `c` this layer's chunk.
+                    let xs = unsafe { row_taps::<S>(c, row) };
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        let Some(ky) = i.checked_sub(S * j).filter(|&k| k < 3) else {
+                            continue;
+                        };
+                        for (kx, &x) in xs.iter().enumerate() {
+                            *a = _mm512_fmadd_ps(x, wv[3 * ky + kx], *a);
                         }
                     }
                 }
-                // Eight output channels at a time, each along the whole row: the stores run
-                // along eight rows of the output, not across all its planes.
-                for g0 in (0..co).step_by(8) {
-                    let b = &bias[g0..g0 + 8];
-                    for (c, x) in self.chunks.iter().zip(taps.chunks_exact(k)) {
-                        let mut acc: [__m512; 8] = std::array::from_fn(|r| _mm512_set1_ps(b[r]));
-                        for (t, &x) in x.iter().enumerate() {
-                            let wt = &weights[t * cop + g0..][..8];
-                            for (a, &v) in acc.iter_mut().zip(wt) {
-                                *a = _mm512_fmadd_ps(_mm512_set1_ps(v), x, *a);
-                            }
-                        }
-                        for (r, &a) in acc.iter().enumerate().take(co - g0) {
-                            let v = _mm512_min_ps(_mm512_max_ps(a, vlo), vhi);
-                            // SAFETY: the store mask keeps columns x0..min(x0 + 16, wo) of row
-                            // y of output channel g0 + r < co.
+                for (j, &a) in acc.iter().enumerate().take(d.ho - y0) {
+                    let v = _mm512_min_ps(_mm512_max_ps(a, vlo), vhi);
+                    // SAFETY: the store mask keeps columns x0..min(x0 + 16, wo) of row
+                    // y0 + j < ho.
+                    unsafe {
+                        _mm512_mask_storeu_ps(
+                            out.as_mut_ptr().add((y0 + j) * d.wo + c.x0),
+                            c.store,
+                            v,
+                        )
+                    };
+                }
+                y0 += R;
+            }
+        }
+    }
+
+    /// The dense layer of [`Direct::dense`], 16 output columns per vector.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; `d` was made for `Avx512`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn dense(
+        d: &Direct,
+        ci: usize,
+        input: &[f32],
+        weights: &[f32],
+        bias: &[f32],
+        Clip { lo, hi }: Clip,
+        output: &mut [f32],
+    ) {
+        let (h, w, ho, wo) = (d.h, d.w, d.ho, d.wo);
+        let cop = bias.len();
+        let co = output.len() / (ho * wo).max(1);
+        assert!(ci <= DENSE_MAX_CHANNELS && cop.is_multiple_of(8) && co <= cop);
+        assert!(input.len() == ci * h * w && weights.len() == ci * 9 * cop);
+        assert!(output.len() == co * ho * wo);
+        let (vlo, vhi) = (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
+        let k = 9 * ci;
+        // The tap vectors of one output row, chunk after chunk: `k` per chunk.
+        let mut taps = vec![_mm512_setzero_ps(); k * d.chunks.len()];
+        for y in 0..ho {
+            for (c, row_taps_out) in d.chunks.iter().zip(taps.chunks_exact_mut(k)) {
+                for (ch, plane) in input.chunks_exact(h * w).enumerate() {
+                    for ky in 0..3 {
+                        let iy = (y * d.sw + ky) as isize - d.pt as isize;
+                        let xs = if (0..h as isize).contains(&iy) {
+                            let row = plane[iy as usize * w..].as_ptr();
+                            // SAFETY: `row` is a row of `plane`, `c` this layer's chunk.
                             unsafe {
-                                _mm512_mask_storeu_ps(
-                                    output.as_mut_ptr().add(((g0 + r) * ho + y) * wo + c.x0),
-                                    c.store,
-                                    v,
-                                )
-                            };
+                                if d.sw == 2 {
+                                    row_taps::<2>(c, row)
+                                } else {
+                                    row_taps::<1>(c, row)
+                                }
+                            }
+                        } else {
+                            [_mm512_setzero_ps(); 3]
+                        };
+                        row_taps_out[9 * ch + 3 * ky..][..3].copy_from_slice(&xs);
+                    }
+                }
+            }
+            // Eight output channels at a time, each along the whole row: the stores run
+            // along eight rows of the output, not across all its planes.
+            for g0 in (0..co).step_by(8) {
+                let b = &bias[g0..g0 + 8];
+                for (c, x) in d.chunks.iter().zip(taps.chunks_exact(k)) {
+                    let mut acc: [__m512; 8] = std::array::from_fn(|r| _mm512_set1_ps(b[r]));
+                    for (t, &x) in x.iter().enumerate() {
+                        let wt = &weights[t * cop + g0..][..8];
+                        for (a, &v) in acc.iter_mut().zip(wt) {
+                            *a = _mm512_fmadd_ps(_mm512_set1_ps(v), x, *a);
                         }
+                    }
+                    for (r, &a) in acc.iter().enumerate().take(co - g0) {
+                        let v = _mm512_min_ps(_mm512_max_ps(a, vlo), vhi);
+                        // SAFETY: the store mask keeps columns x0..min(x0 + 16, wo) of row
+                        // y of output channel g0 + r < co.
+                        unsafe {
+                            _mm512_mask_storeu_ps(
+                                output.as_mut_ptr().add(((g0 + r) * ho + y) * wo + c.x0),
+                                c.store,
+                                v,
+                            )
+                        };
                     }
                 }
             }
