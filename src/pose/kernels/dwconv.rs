@@ -62,6 +62,55 @@ pub fn depthwise(
     clip: Clip,
     output: &mut [f32],
 ) -> TractResult<()> {
+    depthwise_with(kernel, g, None, input, weights, bias, clip, output)
+}
+
+/// A depthwise layer's direct layout: on x86-64 the AVX-512 kernel's column chunks and masks;
+/// elsewhere there is none.
+#[cfg(target_arch = "x86_64")]
+pub(crate) type Layout = direct::Direct;
+
+/// A depthwise layer's direct layout: on x86-64 the AVX-512 kernel's column chunks and masks;
+/// elsewhere there is none.
+#[cfg(not(target_arch = "x86_64"))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Layout;
+
+/// The AVX-512 direct layout of a depthwise layer of geometry `g`, worked out once, at load,
+/// for [`depthwise_with`]; `None` where `kernel` does not run the direct kernel on this
+/// geometry.
+pub(crate) fn direct_layout(kernel: Kernel, g: &Geometry) -> Option<Layout> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (ho, wo) = g.out_hw()?;
+        (kernel == Kernel::Avx512)
+            .then(|| direct::Direct::new(kernel, g, ho, wo))
+            .flatten()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (kernel, g);
+        None
+    }
+}
+
+/// [`depthwise`] with the layer's AVX-512 direct layout already worked out
+/// ([`direct_layout`] of the same `kernel` and `g`), so a frame allocates nothing for it; with
+/// `None` it is worked out here when needed.
+///
+/// # Errors
+/// When a slice length does not match `geometry`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise_with(
+    kernel: Kernel,
+    g: &Geometry,
+    layout: Option<&Layout>,
+    input: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    clip: Clip,
+    output: &mut [f32],
+) -> TractResult<()> {
     let (ho, wo) = g
         .out_hw()
         .ok_or_else(|| format_err!("depthwise kernel larger than its padded input: {g:?}"))?;
@@ -105,14 +154,31 @@ pub fn depthwise(
     let simd3x3 = kh == 3 && kw == 3 && cpu != Kernel::Portable;
     // AVX-512, 3x3, stride 1 or 2: straight from the input, no scratch (`avx512::Direct`).
     #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Avx512
-        && cpu == Kernel::Avx512
-        && let Some(direct) = direct::Direct::new(kernel, g, ho, wo)
-        // SAFETY: the CPU has AVX-512F; the lengths are checked above.
-        && unsafe { direct.layer(input, weights, bias, clip, output) }
-    {
-        return Ok(());
+    if kernel == Kernel::Avx512 && cpu == Kernel::Avx512 {
+        let built;
+        let direct = match layout {
+            Some(d) => {
+                ensure!(
+                    d.fits(g),
+                    "depthwise layout made for another geometry than {g:?}"
+                );
+                Some(d)
+            }
+            None => {
+                built = direct::Direct::new(kernel, g, ho, wo);
+                built.as_ref()
+            }
+        };
+        // SAFETY: the CPU has AVX-512F; the lengths are checked above, and the layout is
+        // this geometry's.
+        if let Some(d) = direct
+            && unsafe { d.layer(input, weights, bias, clip, output) }
+        {
+            return Ok(());
+        }
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = layout;
     SCRATCH.with(|cell| {
         let Scratch { phases: scratch } = &mut *cell.borrow_mut();
         // All zeros: the padding cells (never written below) must read 0.
@@ -530,6 +596,8 @@ pub(crate) mod direct {
         // load the offset of its first column in the input row and its mask (stride 1: taps
         // kx = 0, 1, 2; stride 2: the low and high halves of the pairs at kx = 0 and kx = 2).
         pub(super) chunks: Vec<Chunk>,
+        // The geometry it was made for.
+        geometry: Geometry,
     }
 
     #[derive(Clone, Debug, PartialEq, Eq)]
@@ -588,12 +656,18 @@ pub(crate) mod direct {
                 sw,
                 pt: g.pads[0],
                 chunks,
+                geometry: *g,
             })
         }
 
         /// The family this layout was made for.
         pub(crate) fn kernel(&self) -> Kernel {
             self.kernel
+        }
+
+        /// Whether this is the layout of geometry `g`.
+        pub(crate) fn fits(&self, g: &Geometry) -> bool {
+            self.geometry == *g
         }
 
         /// Every plane of a depthwise layer: `input` `[C, h, w]`, `weights` `[C, 3, 3]`,
@@ -861,6 +935,8 @@ pub struct DepthwiseConv2d {
     bias: Arc<Vec<f32>>,
     clip: Clip,
     kernel: Kernel,
+    // The AVX-512 direct layout, worked out at load (`direct_layout`).
+    layout: Option<Layout>,
 }
 
 // The weights are finite (a model's), so equality is an equivalence.
@@ -883,6 +959,7 @@ impl DepthwiseConv2d {
         ensure!(weights.len() == c * geometry.kernel.0 * geometry.kernel.1);
         ensure!(bias.len() == c);
         Ok(Self {
+            layout: direct_layout(kernel, &geometry),
             geometry,
             weights: Arc::new(weights),
             bias: Arc::new(bias),
@@ -969,9 +1046,10 @@ impl EvalOp for DepthwiseConv2d {
         {
             let src = input.try_as_plain_ram()?;
             let mut dst = output.try_as_plain_ram_mut()?;
-            depthwise(
+            depthwise_with(
                 self.kernel,
                 g,
+                self.layout.as_ref(),
                 src.as_slice::<f32>()?,
                 &self.weights,
                 &self.bias,
@@ -1079,6 +1157,26 @@ mod tests {
                     "{kernel:?} {g:?} at {i}: {a} vs tract {b}"
                 );
             }
+            // The layout worked out at load (as the op keeps it) gives the same values.
+            let layout = direct_layout(kernel, &g);
+            let mut planned = vec![f32::NAN; c * ho * wo];
+            depthwise_with(
+                kernel,
+                &g,
+                layout.as_ref(),
+                &input,
+                &weights,
+                &bias,
+                clip,
+                &mut planned,
+            )
+            .unwrap();
+            assert!(
+                out.iter()
+                    .zip(&planned)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{kernel:?} {g:?}: the layout made at load changed the output"
+            );
         }
     }
 
@@ -1152,6 +1250,36 @@ mod tests {
                 check(g, (c * s + stride) as u64, Some((0.0, 6.0)));
             }
         }
+    }
+
+    /// A layout made for one geometry, given with another, is an error on AVX-512 (its masks
+    /// would read outside the planes), never a read out of bounds.
+    #[test]
+    fn a_layout_made_for_another_geometry_is_refused() {
+        let g = |w| Geometry {
+            channels: 2,
+            in_hw: (8, w),
+            kernel: (3, 3),
+            stride: (1, 1),
+            pads: [1; 4],
+        };
+        let layout = direct_layout(Kernel::Avx512, &g(8));
+        if !Kernel::Avx512.supported() {
+            return;
+        }
+        assert!(layout.is_some());
+        let (wide, mut out) = (g(40), vec![0.0; 2 * 8 * 40]);
+        let result = depthwise_with(
+            Kernel::Avx512,
+            &wide,
+            layout.as_ref(),
+            &vec![0.0; 2 * 8 * 40],
+            &[0.0; 18],
+            &[0.0; 2],
+            Clip::NONE,
+            &mut out,
+        );
+        assert!(result.is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::cell::RefCell;
 use tract_onnx::tract_hir::internal::*;
 
 use super::conv::{PackedWeights, gemm};
-use super::dwconv::depthwise;
+use super::dwconv::{Layout, depthwise_with, direct_layout};
 use super::ops::{Clip, Geometry, Kernel};
 
 /// The op's name in tract's graph and profiles.
@@ -74,6 +74,16 @@ struct Band {
     pad_bottom: usize,
 }
 
+/// The depthwise layer's input geometry for `band`: its expanded rows, padded on top and at the
+/// bottom only where the band reaches the plane's edges.
+fn band_geometry(dw: &Geometry, band: &Band) -> Geometry {
+    Geometry {
+        in_hw: (band.e - band.a, dw.in_hw.1),
+        pads: [band.pad_top, dw.pads[1], band.pad_bottom, dw.pads[3]],
+        ..*dw
+    }
+}
+
 /// tract op: an inverted-residual block (1x1 expand, depthwise, 1x1 project, with their clamps,
 /// and the residual add when the block has one) computed in bands of rows.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,6 +102,8 @@ pub struct InvertedResidual {
     project_clip: Clip,
     residual: bool,
     bands: Vec<Band>,
+    // Each band's depthwise direct layout (AVX-512), worked out here rather than every frame.
+    layouts: Vec<Option<Layout>>,
     // The expansion packed for each number of input pixels a band expands, and the projection
     // for each number of output pixels a band holds (two or three sizes each).
     expand: Vec<Arc<PackedWeights>>,
@@ -186,6 +198,10 @@ impl InvertedResidual {
             .map(|&hw| pack(project, cp, ce, hw))
             .collect::<TractResult<_>>()?;
         debug_assert!(h > 0);
+        let layouts = bands
+            .iter()
+            .map(|b| direct_layout(kernel, &band_geometry(&g, b)))
+            .collect();
         Ok(Self {
             kernel,
             ci,
@@ -200,6 +216,7 @@ impl InvertedResidual {
             project_clip: project.clip,
             residual,
             bands,
+            layouts,
             expand: expand_packed,
             project: project_packed,
         })
@@ -260,7 +277,7 @@ impl InvertedResidual {
         SCRATCH.with(|cell| {
             let s = &mut *cell.borrow_mut();
             let mut prev_rows = 0;
-            for band in &self.bands {
+            for (band, layout) in self.bands.iter().zip(&self.layouts) {
                 let rows = band.e - band.a;
                 let fresh_lo = band.a + band.keep;
                 let n_new = band.e - fresh_lo;
@@ -302,20 +319,12 @@ impl InvertedResidual {
                         }
                     }
                 }
-                let g = Geometry {
-                    in_hw: (rows, w),
-                    pads: [
-                        band.pad_top,
-                        self.dw.pads[1],
-                        band.pad_bottom,
-                        self.dw.pads[3],
-                    ],
-                    ..self.dw
-                };
+                let g = band_geometry(&self.dw, band);
                 s.depthwise.resize(ce * out_rows * wo, 0.0);
-                depthwise(
+                depthwise_with(
                     self.kernel,
                     &g,
+                    layout.as_ref(),
                     &s.expanded,
                     &self.dw_weights,
                     &self.dw_bias,
@@ -474,6 +483,7 @@ impl TypedOp for InvertedResidual {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pose::kernels::dwconv::depthwise;
     use crate::pose::kernels::ops::test_values;
     use proptest::prelude::*;
 
