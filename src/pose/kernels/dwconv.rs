@@ -65,8 +65,8 @@ pub fn depthwise(
     depthwise_with(kernel, g, None, input, weights, bias, clip, output)
 }
 
-/// A depthwise layer's direct layout: on x86-64 the AVX-512 kernel's column chunks and masks;
-/// elsewhere there is none.
+/// A depthwise layer's direct layout: on x86-64 the direct kernel's column chunks and masks
+/// ([`direct_layout`] makes them for AVX-512 only); elsewhere there is none.
 #[cfg(target_arch = "x86_64")]
 pub(crate) type Layout = direct::Direct;
 
@@ -99,7 +99,8 @@ pub(crate) fn direct_layout(kernel: Kernel, g: &Geometry) -> Option<Layout> {
 /// `None` it is worked out here when needed.
 ///
 /// # Errors
-/// When a slice length does not match `geometry`.
+/// When a slice length does not match `geometry`, or when `layout` was made for another
+/// geometry (checked where the AVX-512 direct kernel runs; elsewhere the layout is not used).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn depthwise_with(
     kernel: Kernel,
@@ -1252,8 +1253,8 @@ mod tests {
         }
     }
 
-    /// A layout made for one geometry, given with another, is an error on AVX-512 (its masks
-    /// would read outside the planes), never a read out of bounds.
+    /// A layout made for one geometry, given with another, is an error on AVX-512 (it would
+    /// compute the wrong planes or leave part of the output unwritten), both ways round.
     #[test]
     fn a_layout_made_for_another_geometry_is_refused() {
         let g = |w| Geometry {
@@ -1268,18 +1269,21 @@ mod tests {
             return;
         }
         assert!(layout.is_some());
-        let (wide, mut out) = (g(40), vec![0.0; 2 * 8 * 40]);
-        let result = depthwise_with(
-            Kernel::Avx512,
-            &wide,
-            layout.as_ref(),
-            &vec![0.0; 2 * 8 * 40],
-            &[0.0; 18],
-            &[0.0; 2],
-            Clip::NONE,
-            &mut out,
-        );
-        assert!(result.is_err());
+        let wide_layout = direct_layout(Kernel::Avx512, &g(40));
+        for (made_for, given) in [(&layout, 40), (&wide_layout, 8)] {
+            let mut out = vec![0.0; 2 * 8 * given];
+            let result = depthwise_with(
+                Kernel::Avx512,
+                &g(given),
+                made_for.as_ref(),
+                &vec![0.0; 2 * 8 * given],
+                &[0.0; 18],
+                &[0.0; 2],
+                Clip::NONE,
+                &mut out,
+            );
+            assert!(result.is_err(), "a layout used on width {given}");
+        }
     }
 
     #[test]

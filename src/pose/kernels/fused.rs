@@ -14,10 +14,11 @@
 //! expanded and depthwise tensors live only in per-thread scratch of a band's size.
 //!
 //! The inner loops are the unfused layers' own ([`super::conv::gemm`] and
-//! [`super::dwconv::depthwise`]) with the weights packed for the band's sizes, run by the
-//! [`Kernel`] the block's layers were built for; so every kernel family runs the fused op, with
-//! the same arithmetic per value as the unfused chain. [`super::fusion`] finds the blocks in a
-//! loaded graph and puts this op in their place.
+//! [`super::dwconv::depthwise`], here with each band's depthwise layout worked out at load) with
+//! the weights packed for the band's sizes, run by the [`Kernel`] the block's layers were built
+//! for; so every kernel family runs the fused op, with the same arithmetic per value as the
+//! unfused chain. [`super::fusion`] finds the blocks in a loaded graph and puts this op in their
+//! place.
 
 use std::cell::RefCell;
 
