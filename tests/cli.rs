@@ -805,8 +805,42 @@ fn bench_profiles_tract_ops_and_measures_the_pipeline() {
     assert!(
         ops.iter()
             .all(|op| op["ms_per_run"].as_f64().unwrap() >= 0.0
-                && op["nodes"].as_u64().unwrap() >= 1)
+                && op["nodes"].as_u64().unwrap() >= 1
+                && op.get("node").is_none())
     );
+    // By node: one entry per node, each named, more entries than kinds of op, and the
+    // convolution nodes' times add up to their kind's (the same run count, so roughly).
+    let o = posture(&[
+        "bench",
+        "--frames",
+        "2",
+        "--profile-ops",
+        "--by-node",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let nodes = json_lines(&o)[0]["ops"]
+        .as_array()
+        .expect("per-node profile")
+        .clone();
+    assert!(
+        nodes.len() > ops.len(),
+        "{} nodes, {} ops",
+        nodes.len(),
+        ops.len()
+    );
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n["nodes"].as_u64() == Some(1)
+                && n["node"].as_str().is_some_and(|s| !s.is_empty())),
+        "{nodes:?}"
+    );
+    let names: std::collections::HashSet<&str> =
+        nodes.iter().filter_map(|n| n["node"].as_str()).collect();
+    assert_eq!(names.len(), nodes.len(), "each node once");
+    let o = posture(&["bench", "--by-node"]);
+    assert_eq!(o.status.code(), Some(2), "--by-node without --profile-ops");
     let o = posture(&["bench", "--pipeline", "--duration-secs", "1.5", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r = &json_lines(&o)[0];

@@ -329,6 +329,10 @@ enum Command {
         /// profile), to see where inference spends its time.
         #[arg(long)]
         profile_ops: bool,
+        /// With --profile-ops: the time of every node instead of every kind of op, each named
+        /// with its shapes and kernel (tract's description of it).
+        #[arg(long, requires = "profile_ops")]
+        by_node: bool,
         /// Time the `fast`, `fast-fused` and `tract-plain` engines against each other, one
         /// frame each in turn (so a noisy machine slows them alike), and print each and the
         /// ratios of `fast` to the others.
@@ -667,6 +671,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             height,
             json,
             profile_ops,
+            by_node,
             idle_ms,
             kernels,
             layers,
@@ -677,7 +682,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             frames as usize,
             Resolution::new(width, height),
             json,
-            profile_ops,
+            profile_ops.then_some(by_node),
             Duration::from_secs_f64(idle_ms / 1000.0),
         ),
     }
@@ -728,7 +733,8 @@ fn bench_cmd(
     frames: usize,
     resolution: Resolution,
     json: bool,
-    profile_ops: bool,
+    // `Some(by_node)` to profile the network's ops (by node or by kind of op).
+    profile_ops: Option<bool>,
     idle: Duration,
 ) -> anyhow::Result<ExitCode> {
     let mut estimator = OnnxEstimator::load(&model.model, options)?;
@@ -742,10 +748,9 @@ fn bench_cmd(
         model.crop == CropArg::Auto,
         idle,
     )?;
-    let ops = if profile_ops {
-        Some(estimator.profile_ops(frames)?)
-    } else {
-        None
+    let ops = match profile_ops {
+        Some(by_node) => Some(estimator.profile_ops(frames, by_node)?),
+        None => None,
     };
     let mut stdout = std::io::stdout().lock();
     if json {
@@ -766,11 +771,15 @@ fn bench_cmd(
             )?;
             for o in ops {
                 let share = 100.0 * o.ms_per_run / total.max(f64::MIN_POSITIVE);
-                writeln!(
+                write!(
                     stdout,
                     "{:<28} {:>6} {:>9.3} {:>5.1}%",
                     o.op, o.nodes, o.ms_per_run, share
                 )?;
+                match &o.node {
+                    Some(node) => writeln!(stdout, "  {node}")?,
+                    None => writeln!(stdout)?,
+                }
             }
         }
     }

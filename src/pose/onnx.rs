@@ -61,14 +61,18 @@ enum Layout {
     NchwF32,
 }
 
-/// Time spent in one kind of tract op, per run of the network.
+/// Time spent in one kind of tract op, or in one node, per run of the network.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct OpProfile {
     /// tract's op name, e.g. `DepthWiseConv`.
     pub op: String,
+    /// With a profile by node: the node's name in the optimised graph and what tract says of
+    /// its op (shapes, kernel, tile), e.g. `conv2d_3 [..]`; `None` in a profile by kind of op.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// Milliseconds per run.
     pub ms_per_run: f64,
-    /// Nodes of this op in the optimised graph.
+    /// Nodes of this op in the optimised graph (1 in a profile by node).
     pub nodes: usize,
 }
 
@@ -328,13 +332,15 @@ impl OnnxEstimator {
     }
 
     /// Runs the network `runs` times on the current input, timing every node, and returns the
-    /// time per run spent in each kind of op (tract's op names), largest first. Slower than
-    /// [`OnnxEstimator::infer`] by the timing overhead; for finding where the time goes.
+    /// time per run spent in each kind of op (tract's op names), or with `by_node` in each node,
+    /// largest first. Slower than [`OnnxEstimator::infer`] by the timing overhead; for finding
+    /// where the time goes.
     ///
     /// # Errors
     /// [`PoseError::Inference`] when tract fails.
-    pub fn profile_ops(&mut self, runs: usize) -> Result<Vec<OpProfile>, PoseError> {
-        let mut by_op: std::collections::BTreeMap<String, (std::time::Duration, usize)> =
+    pub fn profile_ops(&mut self, runs: usize, by_node: bool) -> Result<Vec<OpProfile>, PoseError> {
+        type Key = (String, Option<String>);
+        let mut by_key: std::collections::BTreeMap<Key, (std::time::Duration, usize)> =
             Default::default();
         for _ in 0..runs {
             let input = tvec![TValue::from_const(Arc::clone(&self.input))];
@@ -342,18 +348,26 @@ impl OnnxEstimator {
                 .run_plan_with_eval(input, |ctx, op_state, node, inputs| {
                     let t0 = Instant::now();
                     let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
-                    let entry = by_op.entry(node.op.name().to_string()).or_default();
-                    entry.0 += t0.elapsed();
+                    let elapsed = t0.elapsed();
+                    let node_key = by_node.then(|| {
+                        let info = node.op.info().unwrap_or_default().join(", ");
+                        format!("{} [{info}]", node.name)
+                    });
+                    let entry = by_key
+                        .entry((node.op.name().to_string(), node_key))
+                        .or_default();
+                    entry.0 += elapsed;
                     entry.1 += 1;
                     out
                 })
                 .map_err(|e| PoseError::Inference(format!("{e:#}")))?;
         }
         let runs = runs.max(1);
-        let mut profile: Vec<OpProfile> = by_op
+        let mut profile: Vec<OpProfile> = by_key
             .into_iter()
-            .map(|(op, (total, calls))| OpProfile {
+            .map(|((op, node), (total, calls))| OpProfile {
                 op,
+                node,
                 ms_per_run: total.as_secs_f64() * 1e3 / runs as f64,
                 nodes: calls / runs,
             })
