@@ -808,8 +808,7 @@ fn bench_profiles_tract_ops_and_measures_the_pipeline() {
                 && op["nodes"].as_u64().unwrap() >= 1
                 && op.get("node").is_none())
     );
-    // By node: one entry per node, each named, more entries than kinds of op, and the
-    // convolution nodes' times add up to their kind's (the same run count, so roughly).
+    // By node: one entry per node, each named once, more entries than kinds of op.
     let o = posture(&[
         "bench",
         "--frames",

@@ -339,8 +339,8 @@ impl OnnxEstimator {
     /// # Errors
     /// [`PoseError::Inference`] when tract fails.
     pub fn profile_ops(&mut self, runs: usize, by_node: bool) -> Result<Vec<OpProfile>, PoseError> {
-        type Key = (String, Option<String>);
-        let mut by_key: std::collections::BTreeMap<Key, (std::time::Duration, usize)> =
+        // Time and calls per node id; named and grouped once, after the runs.
+        let mut per_node: std::collections::BTreeMap<usize, (std::time::Duration, usize)> =
             Default::default();
         for _ in 0..runs {
             let input = tvec![TValue::from_const(Arc::clone(&self.input))];
@@ -348,19 +348,27 @@ impl OnnxEstimator {
                 .run_plan_with_eval(input, |ctx, op_state, node, inputs| {
                     let t0 = Instant::now();
                     let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
-                    let elapsed = t0.elapsed();
-                    let node_key = by_node.then(|| {
-                        let info = node.op.info().unwrap_or_default().join(", ");
-                        format!("{} [{info}]", node.name)
-                    });
-                    let entry = by_key
-                        .entry((node.op.name().to_string(), node_key))
-                        .or_default();
-                    entry.0 += elapsed;
+                    let entry = per_node.entry(node.id).or_default();
+                    entry.0 += t0.elapsed();
                     entry.1 += 1;
                     out
                 })
                 .map_err(|e| PoseError::Inference(format!("{e:#}")))?;
+        }
+        let nodes = &self.state.model().nodes;
+        let mut by_key: std::collections::BTreeMap<(String, Option<String>), _> =
+            Default::default();
+        for (id, (time, calls)) in per_node {
+            let Some(node) = nodes.get(id) else { continue };
+            let node_key = by_node.then(|| {
+                let info = node.op.info().unwrap_or_default().join(", ");
+                format!("{} [{info}]", node.name)
+            });
+            let entry: &mut (std::time::Duration, usize) = by_key
+                .entry((node.op.name().to_string(), node_key))
+                .or_default();
+            entry.0 += time;
+            entry.1 += calls;
         }
         let runs = runs.max(1);
         let mut profile: Vec<OpProfile> = by_key
