@@ -405,23 +405,22 @@ fn parse_cache_size(s: &str) -> Option<usize> {
 }
 
 /// Walks the output in tiles of `mr` channels by `nr` columns and calls `tile` with the tile's
-/// weight panel, input, residual and output pointers, the columns it holds and the rows to
-/// store. The columns go in blocks whose input rows take a quarter of L2; in each block, panel
-/// by panel, strip by strip: the block's input stays in L2 for every panel, and each panel
-/// writes its output rows along the block instead of every panel writing a strip in turn (for a
-/// large plane that is hundreds of output rows a plane apart, each written a strip at a time).
+/// weight panel, input, residual and output pointers, the columns it holds, the rows to store
+/// and the panel after its own, to prefetch. The columns go in blocks whose input rows take a
+/// quarter of L2; in each block, panel by panel, strip by strip: the block's input stays in L2
+/// for every panel, and each panel writes its output rows along the block instead of every
+/// panel writing a strip in turn (for a large plane that is hundreds of output rows a plane
+/// apart, each written a strip at a time).
 ///
 /// # Safety
 /// `output` has `co * hw` values (as `job`'s layer); `tile` must stay within the pointers'
 /// tiles as described.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn for_each_tile(
-    job: &Job<'_>,
-    nr: usize,
-    output: &mut [f32],
-    mut tile: impl FnMut(*const f32, *const f32, *const f32, *mut f32, &[f32], usize, usize),
-) {
+unsafe fn for_each_tile<F>(job: &Job<'_>, nr: usize, output: &mut [f32], mut tile: F)
+where
+    F: FnMut(*const f32, *const f32, *const f32, *mut f32, &[f32], usize, usize, NextPanel),
+{
     let w = job.w;
     let (co, ci, hw, mr) = (w.co, w.ci, w.hw, w.tile.shape().0);
     let res = job.residual.map_or(std::ptr::null(), <[f32]>::as_ptr);
@@ -444,6 +443,7 @@ unsafe fn for_each_tile(
                     } else {
                         res.add(m0 * hw + n0)
                     };
+                    let next = NextPanel::after(&w.panels, m0, mr, co, ci, (n0 - b0) / nr);
                     tile(
                         w.panels.as_ptr().add(m0 * ci),
                         job.input.as_ptr().add(n0),
@@ -452,6 +452,7 @@ unsafe fn for_each_tile(
                         &w.bias[m0..m0 + mr],
                         cols,
                         rows,
+                        next,
                     );
                 }
                 n0 += nr;
@@ -467,6 +468,47 @@ unsafe fn for_each_tile(
 /// on MoveNet's 1x1 layers: the layers of 96 and more input rows gain, the others do not).
 #[cfg(target_arch = "x86_64")]
 const PREFETCH_MIN_ROWS: usize = 64;
+
+/// The panel of weights after the one a tile runs, prefetched to L2 one cache line per input
+/// row: `first` is the line this tile starts at (its strip's index in the panel's walk times
+/// the input rows), and `lines` the panel's lines (0 when no panel follows). A layer's weights
+/// come from L3 on every frame (the model's weights do not fit L2); left to the hardware, each
+/// panel arrives at the pace of the first strip that reads it, a fraction of the panel's compute.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct NextPanel {
+    ptr: *const f32,
+    first: usize,
+    lines: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl NextPanel {
+    /// The panel after the `mr * ci` weights at `panels[m0 * ci..]`, for the `strip`-th tile of
+    /// its walk.
+    fn after(panels: &[f32], m0: usize, mr: usize, co: usize, ci: usize, strip: usize) -> Self {
+        let next = m0 + mr < co;
+        NextPanel {
+            ptr: panels.as_ptr().wrapping_add((m0 + mr) * ci),
+            first: strip * ci,
+            lines: if next { (mr * ci).div_ceil(16) } else { 0 },
+        }
+    }
+
+    /// The line for input row `k`, if the panel has it.
+    #[inline(always)]
+    fn prefetch(self, k: usize) {
+        let line = self.first + k;
+        if line < self.lines {
+            // SAFETY: a prefetch never faults; the address is inside the next panel.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(
+                    self.ptr.wrapping_add(line * 16) as *const i8,
+                )
+            };
+        }
+    }
+}
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
@@ -487,52 +529,58 @@ mod avx512 {
         // SAFETY: every tile reads `ci` rows of `cols` input columns (masked), its panel of
         // ci * MR weights and MR biases, and writes `rows` rows of `cols` columns (masked).
         unsafe {
-            for_each_tile(job, 16 * NV, output, |a, b, res, c, bias, cols, rows| {
-                let masks: [__mmask16; NV] = std::array::from_fn(|j| {
-                    let n = cols.saturating_sub(16 * j).min(16);
-                    ((1u32 << n) - 1) as __mmask16
-                });
-                let mut acc: [[__m512; NV]; MR] =
-                    std::array::from_fn(|r| [_mm512_set1_ps(bias[r]); NV]);
-                let prefetch = ci >= PREFETCH_MIN_ROWS;
-                for k in 0..ci {
-                    let bv: [__m512; NV] = std::array::from_fn(|j| {
-                        _mm512_maskz_loadu_ps(masks[j], b.add(k * hw + 16 * j))
+            for_each_tile(
+                job,
+                16 * NV,
+                output,
+                |a, b, res, c, bias, cols, rows, next| {
+                    let masks: [__mmask16; NV] = std::array::from_fn(|j| {
+                        let n = cols.saturating_sub(16 * j).min(16);
+                        ((1u32 << n) - 1) as __mmask16
                     });
-                    if prefetch {
-                        // The next strip's columns of this row (past the plane's end for the
-                        // last strip: a prefetch of any address is harmless).
-                        for j in 0..NV {
-                            _mm_prefetch::<_MM_HINT_T0>(
-                                b.wrapping_add(k * hw + 16 * NV + 16 * j) as *const i8
-                            );
+                    let mut acc: [[__m512; NV]; MR] =
+                        std::array::from_fn(|r| [_mm512_set1_ps(bias[r]); NV]);
+                    let prefetch = ci >= PREFETCH_MIN_ROWS;
+                    for k in 0..ci {
+                        next.prefetch(k);
+                        let bv: [__m512; NV] = std::array::from_fn(|j| {
+                            _mm512_maskz_loadu_ps(masks[j], b.add(k * hw + 16 * j))
+                        });
+                        if prefetch {
+                            // The next strip's columns of this row (past the plane's end for the
+                            // last strip: a prefetch of any address is harmless).
+                            for j in 0..NV {
+                                _mm_prefetch::<_MM_HINT_T0>(
+                                    b.wrapping_add(k * hw + 16 * NV + 16 * j) as *const i8,
+                                );
+                            }
+                        }
+                        for (r, row) in acc.iter_mut().enumerate() {
+                            let av = _mm512_set1_ps(*a.add(k * MR + r));
+                            for (v, &x) in row.iter_mut().zip(&bv) {
+                                *v = _mm512_fmadd_ps(av, x, *v);
+                            }
                         }
                     }
-                    for (r, row) in acc.iter_mut().enumerate() {
-                        let av = _mm512_set1_ps(*a.add(k * MR + r));
-                        for (v, &x) in row.iter_mut().zip(&bv) {
-                            *v = _mm512_fmadd_ps(av, x, *v);
+                    for (r, row) in acc.iter().enumerate().take(rows) {
+                        for (j, &v) in row.iter().enumerate() {
+                            let off = r * hw + 16 * j;
+                            let mut y = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+                            if !res.is_null() {
+                                y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(masks[j], res.add(off)));
+                            }
+                            _mm512_mask_storeu_ps(c.add(off), masks[j], y);
                         }
                     }
-                }
-                for (r, row) in acc.iter().enumerate().take(rows) {
-                    for (j, &v) in row.iter().enumerate() {
-                        let off = r * hw + 16 * j;
-                        let mut y = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
-                        if !res.is_null() {
-                            y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(masks[j], res.add(off)));
-                        }
-                        _mm512_mask_storeu_ps(c.add(off), masks[j], y);
-                    }
-                }
-            });
+                },
+            );
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx512_channels {
-    use super::Job;
+    use super::{Job, NextPanel};
     use std::arch::x86_64::*;
 
     /// Tiles of 32 output channels (two vectors) by `MP` columns: for each input row, two
@@ -567,8 +615,10 @@ mod avx512_channels {
                 // Columns past the plane read its last column (valid memory); their sums are
                 // never stored.
                 let col: [usize; MP] = std::array::from_fn(|p| (p0 + p).min(hw - 1));
+                let next = NextPanel::after(&w.panels, m0, 32, co, ci, p0 / MP);
                 let mut acc: [[__m512; 2]; MP] = [bias; MP];
                 for k in 0..ci {
+                    next.prefetch(k);
                     // SAFETY: the panel has ci * 32 values; input row k has hw values and
                     // col[p] < hw.
                     unsafe {
@@ -621,7 +671,7 @@ mod avx512_channels {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Job, PREFETCH_MIN_ROWS, for_each_tile};
+    use super::{Job, NextPanel, PREFETCH_MIN_ROWS, for_each_tile};
     use std::arch::x86_64::*;
 
     const MR: usize = 6;
@@ -637,7 +687,7 @@ mod avx2 {
         let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         // SAFETY: as in the AVX-512 kernel, with 8-lane masks.
         unsafe {
-            for_each_tile(job, 16, output, |a, b, res, c, bias, cols, rows| {
+            for_each_tile(job, 16, output, |a, b, res, c, bias, cols, rows, next| {
                 let masks: [__m256i; 2] = std::array::from_fn(|j| {
                     let n = cols.saturating_sub(8 * j).min(8) as i32;
                     _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane)
@@ -650,6 +700,7 @@ mod avx2 {
                     res,
                     c,
                     rows,
+                    next,
                 };
                 // Whole strips with plain loads and stores (a masked load costs an ALU
                 // operation beside the load on many CPUs), the plane's last strip masked.
@@ -671,6 +722,7 @@ mod avx2 {
         res: *const f32,
         c: *mut f32,
         rows: usize,
+        next: NextPanel,
     }
 
     /// One tile: `FULL` when all 16 columns are in the plane (then `masks` are all on).
@@ -697,6 +749,7 @@ mod avx2 {
         let mut acc: [[__m256; 2]; MR] = std::array::from_fn(|r| [_mm256_set1_ps(bias[r]); 2]);
         let prefetch = ci >= PREFETCH_MIN_ROWS;
         for k in 0..ci {
+            t.next.prefetch(k);
             // SAFETY: row k of the strip, and the panel's row k (MR values).
             unsafe {
                 let bv: [__m256; 2] = std::array::from_fn(|j| load(t.b.add(k * hw + 8 * j), j));
@@ -734,7 +787,7 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2_channels {
-    use super::Job;
+    use super::{Job, NextPanel};
     use std::arch::x86_64::*;
     use std::cell::RefCell;
 
@@ -787,8 +840,10 @@ mod avx2_channels {
                 while p0 < hw {
                     let cols = (hw - p0).min(NP);
                     let tile = input.wrapping_add(p0 / NP * ci * NP);
+                    let next = NextPanel::after(&w.panels, m0, 16, co, ci, p0 / NP);
                     let mut acc: [[__m256; 2]; NP] = [bias; NP];
                     for k in 0..ci {
+                        next.prefetch(k);
                         // SAFETY: the panel has ci * 16 values, the packed tile ci * NP.
                         unsafe {
                             let av = [
