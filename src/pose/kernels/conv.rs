@@ -585,7 +585,7 @@ mod avx512_channels {
 
     /// Tiles of 32 output channels (two vectors) by `MP` columns: for each input row, two
     /// vectors of weights and one broadcast input value per column. The results go to the
-    /// channel-major output with scatters (and the residual comes with gathers).
+    /// channel-major output through a transpose in registers, one masked store per channel.
     ///
     /// # Safety
     /// AVX-512F; slice lengths as checked by `gemm`; weights packed 32 rows high.
@@ -594,17 +594,9 @@ mod avx512_channels {
         let w = job.w;
         let (co, ci, hw) = (w.co, w.ci, w.hw);
         let (vlo, vhi) = (_mm512_set1_ps(job.clip.lo), _mm512_set1_ps(job.clip.hi));
-        let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        // Offsets of lane l's channel in the output plane stack: l * hw (fits i32: the output
-        // is far smaller than 2^31 values).
-        let stride = _mm512_mullo_epi32(lane, _mm512_set1_epi32(hw as i32));
         let input = job.input.as_ptr();
         let mut m0 = 0;
         while m0 < co {
-            let masks: [__mmask16; 2] = std::array::from_fn(|j| {
-                let n = (co - m0).saturating_sub(16 * j).min(16);
-                ((1u32 << n) - 1) as __mmask16
-            });
             let a = w.panels[m0 * ci..][..ci * 32].as_ptr();
             let bias: [__m512; 2] = std::array::from_fn(|j| unsafe {
                 _mm512_loadu_ps(w.bias[m0 + 16 * j..][..16].as_ptr())
@@ -634,31 +626,32 @@ mod avx512_channels {
                         }
                     }
                 }
-                for (p, pair) in acc.iter().enumerate().take(cols) {
-                    for (j, &v) in pair.iter().enumerate() {
-                        if masks[j] == 0 {
-                            continue;
-                        }
-                        let base = (m0 + 16 * j) * hw + p0 + p;
-                        let mut y = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
-                        // SAFETY: lane l addresses (m0 + 16 j + l) * hw + p0 + p, inside the
-                        // output (and residual) for the lanes the mask keeps (channel < co).
+                // Each vector of 16 channels, clipped, turned into 16 rows of the tile's
+                // columns, stored (with the residual added) along the output's channel rows.
+                let keep = ((1u32 << cols) - 1) as __mmask16;
+                for j in 0..2 {
+                    let c0 = m0 + 16 * j;
+                    if c0 >= co {
+                        break;
+                    }
+                    let mut m = [_mm512_setzero_ps(); 16];
+                    for (v, pair) in m.iter_mut().zip(&acc) {
+                        *v = _mm512_min_ps(_mm512_max_ps(pair[j], vlo), vhi);
+                    }
+                    let rows = transpose16(m);
+                    for (c, &row) in rows.iter().enumerate().take(co - c0) {
+                        let base = (c0 + c) * hw + p0;
+                        // SAFETY: channel c0 + c < co, columns p0.. p0 + cols <= hw: inside the
+                        // output (and residual) for the lanes `keep` keeps.
                         unsafe {
-                            if let Some(res) = job.residual {
-                                let r = _mm512_mask_i32gather_ps::<4>(
-                                    _mm512_setzero_ps(),
-                                    masks[j],
-                                    stride,
-                                    res.as_ptr().add(base),
-                                );
-                                y = _mm512_add_ps(y, r);
-                            }
-                            _mm512_mask_i32scatter_ps::<4>(
-                                output.as_mut_ptr().add(base),
-                                masks[j],
-                                stride,
-                                y,
-                            );
+                            let y = match job.residual {
+                                Some(res) => _mm512_add_ps(
+                                    row,
+                                    _mm512_maskz_loadu_ps(keep, res.as_ptr().add(base)),
+                                ),
+                                None => row,
+                            };
+                            _mm512_mask_storeu_ps(output.as_mut_ptr().add(base), keep, y);
                         }
                     }
                 }
@@ -666,6 +659,63 @@ mod avx512_channels {
             }
             m0 += 32;
         }
+    }
+
+    /// The 16x16 matrix whose rows are `r`, transposed: lane `l` of row `i` becomes lane `i` of
+    /// row `l` (unpacks within 128-bit lanes, then moves of whole 128-bit lanes).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+        // Lane q of t[2i] holds (a[4q], b[4q], a[4q + 1], b[4q + 1]) of rows a = r[2i] and
+        // b = r[2i + 1]; t[2i + 1] the same for elements 4q + 2 and 4q + 3.
+        let t: [__m512; 16] = std::array::from_fn(|i| {
+            let (a, b) = (r[i & !1], r[i | 1]);
+            if i % 2 == 0 {
+                _mm512_unpacklo_ps(a, b)
+            } else {
+                _mm512_unpackhi_ps(a, b)
+            }
+        });
+        // Lane q of u[4g + k] holds element 4q + k of rows 4g..4g + 4.
+        let u: [__m512; 16] = std::array::from_fn(|i| {
+            let (g, k) = (i / 4, i % 4);
+            let (x, y) = (t[4 * g + k / 2], t[4 * g + 2 + k / 2]);
+            if k % 2 == 0 {
+                _mm512_shuffle_ps::<0x44>(x, y)
+            } else {
+                _mm512_shuffle_ps::<0xEE>(x, y)
+            }
+        });
+        // v[k], v[4 + k]: lanes 0, 2 (0x88) and 1, 3 (0xDD) of u[k] then u[4 + k] (rows 0..8);
+        // v[8 + k], v[12 + k] the same for rows 8..16.
+        let v: [__m512; 16] = std::array::from_fn(|i| {
+            let (h, k) = (i / 4, i % 4);
+            let (x, y) = if h < 2 {
+                (u[k], u[4 + k])
+            } else {
+                (u[8 + k], u[12 + k])
+            };
+            if h % 2 == 0 {
+                _mm512_shuffle_f32x4::<0x88>(x, y)
+            } else {
+                _mm512_shuffle_f32x4::<0xDD>(x, y)
+            }
+        });
+        // Row e = 4q + k: element e of rows 0..4, 4..8, 8..12, 12..16, the lanes that v[k]
+        // and v[8 + k] (q even) or v[4 + k] and v[12 + k] (q odd) hold at 0, 2 (e < 8) or 1, 3.
+        std::array::from_fn(|e| {
+            let k = e % 4;
+            let (x, y) = if (e / 4) % 2 == 0 {
+                (v[k], v[8 + k])
+            } else {
+                (v[4 + k], v[12 + k])
+            };
+            if e < 8 {
+                _mm512_shuffle_f32x4::<0x88>(x, y)
+            } else {
+                _mm512_shuffle_f32x4::<0xDD>(x, y)
+            }
+        })
     }
 }
 
