@@ -464,10 +464,13 @@ where
 }
 
 /// Input rows from which a tile prefetches the next strip's columns of each row as it goes:
-/// with that many rows a plane apart, the hardware prefetchers do not follow them all (measured
-/// on MoveNet's 1x1 layers: the layers of 96 and more input rows gain, the others do not).
+/// with that many rows a plane apart, the hardware prefetchers do not follow them all. First
+/// set at 64 from Lightning's layers (those of 96 and more rows gained); Thunder's layers of 40
+/// and 56 rows on 64x64 and 128x128 planes then ran 1.5-2.4x slower than with the prefetch
+/// (56 to 32 channels on 128x128: 0.88 -> 0.56 ms), and Lightning's of 16-32 rows measured the
+/// same or slightly faster with it (Intel AVX-512 machine, per-node profile).
 #[cfg(target_arch = "x86_64")]
-const PREFETCH_MIN_ROWS: usize = 64;
+const PREFETCH_MIN_ROWS: usize = 16;
 
 /// The panel of weights after the one a tile runs, prefetched to L2 one cache line per input
 /// row: `first` is the line this tile starts at (its strip's index in the panel's walk times
