@@ -66,24 +66,24 @@ pub fn depthwise(
 }
 
 /// A depthwise layer's direct layout: on x86-64 the direct kernel's column chunks and masks
-/// ([`direct_layout`] makes them for AVX-512 only); elsewhere there is none.
+/// (for AVX-512 or AVX2); elsewhere there is none.
 #[cfg(target_arch = "x86_64")]
 pub(crate) type Layout = direct::Direct;
 
-/// A depthwise layer's direct layout: on x86-64 the AVX-512 kernel's column chunks and masks;
+/// A depthwise layer's direct layout: on x86-64 the direct kernel's column chunks and masks;
 /// elsewhere there is none.
 #[cfg(not(target_arch = "x86_64"))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Layout;
 
-/// The AVX-512 direct layout of a depthwise layer of geometry `g`, worked out once, at load,
-/// for [`depthwise_with`]; `None` where `kernel` does not run the direct kernel on this
-/// geometry.
+/// The direct layout (AVX-512 or AVX2) of a depthwise layer of geometry `g`, worked out once,
+/// at load, for [`depthwise_with`]; `None` where `kernel` does not run the direct kernel on
+/// this geometry.
 pub(crate) fn direct_layout(kernel: Kernel, g: &Geometry) -> Option<Layout> {
     #[cfg(target_arch = "x86_64")]
     {
         let (ho, wo) = g.out_hw()?;
-        (kernel == Kernel::Avx512)
+        matches!(kernel, Kernel::Avx512 | Kernel::Avx2Fma)
             .then(|| direct::Direct::new(kernel, g, ho, wo))
             .flatten()
     }
@@ -94,13 +94,13 @@ pub(crate) fn direct_layout(kernel: Kernel, g: &Geometry) -> Option<Layout> {
     }
 }
 
-/// [`depthwise`] with the layer's AVX-512 direct layout already worked out
+/// [`depthwise`] with the layer's direct layout already worked out
 /// ([`direct_layout`] of the same `kernel` and `g`), so a frame allocates nothing for it; with
 /// `None` it is worked out here when needed.
 ///
 /// # Errors
 /// When a slice length does not match `geometry`, or when `layout` was made for another
-/// geometry (checked where the AVX-512 direct kernel runs; elsewhere the layout is not used).
+/// geometry (checked where the direct kernel runs; elsewhere the layout is not used).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn depthwise_with(
     kernel: Kernel,
@@ -153,9 +153,12 @@ pub(crate) fn depthwise_with(
     };
     let cpu = Kernel::detect();
     let simd3x3 = kh == 3 && kw == 3 && cpu != Kernel::Portable;
-    // AVX-512, 3x3, stride 1 or 2: straight from the input, no scratch (`avx512::Direct`).
+    // AVX-512 or AVX2, 3x3, stride 1 or 2: straight from the input, no scratch
+    // (`direct::Direct`).
     #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Avx512 && cpu == Kernel::Avx512 {
+    if (kernel == Kernel::Avx512 && cpu == Kernel::Avx512)
+        || (kernel == Kernel::Avx2Fma && cpu != Kernel::Portable)
+    {
         let built;
         let direct = match layout {
             Some(d) => {
@@ -170,11 +173,10 @@ pub(crate) fn depthwise_with(
                 built.as_ref()
             }
         };
-        // SAFETY: the CPU has AVX-512F; the lengths are checked above, and the layout is
-        // this geometry's.
-        if let Some(d) = direct
-            && unsafe { d.layer(input, weights, bias, clip, output) }
-        {
+        if let Some(d) = direct {
+            // SAFETY: the CPU has the layout's instructions (checked above); the lengths are
+            // checked above, and the layout is this geometry's.
+            unsafe { d.layer(input, weights, bias, clip, output) };
             return Ok(());
         }
     }
@@ -331,6 +333,108 @@ mod avx2 {
     use super::direct::{Chunk, DENSE_MAX_CHANNELS, Direct};
     use super::{Clip, Plane};
     use std::arch::x86_64::*;
+
+    /// Every plane of the layer (see [`Direct::layer`]), 8 output columns per vector.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `d` was made for `Avx2Fma`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn layer(
+        d: &Direct,
+        input: &[f32],
+        weights: &[f32],
+        bias: &[f32],
+        clip: Clip,
+        output: &mut [f32],
+    ) {
+        let planes = input
+            .chunks_exact(d.h * d.w)
+            .zip(output.chunks_exact_mut(d.ho * d.wo));
+        for ((src, out), (taps, &b)) in planes.zip(weights.chunks_exact(9).zip(bias)) {
+            // SAFETY: as this function's; `Direct::new` takes strides (1, 1) and (2, 2) only.
+            unsafe {
+                if d.sw == 2 {
+                    rows::<2, 2>(d, src, taps, b, clip, out)
+                } else {
+                    rows::<1, ROWS>(d, src, taps, b, clip, out)
+                }
+            }
+        }
+    }
+
+    /// Output rows per block at stride 1 (6: 6 sums, 3 taps and the 9 weights fill the 16
+    /// registers with two weights read from memory; 4 measured 5-10 % slower); stride 2 takes
+    /// 2 (3 measured slower on the 96x96 plane).
+    const ROWS: usize = 6;
+
+    /// One plane at stride `S`, `R` output rows at a time, as the AVX-512 kernel's `rows`
+    /// (without its prefetch), 8 columns per vector; at stride 2 the sums are in
+    /// [`row_taps`]' lane order until the store.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `S` is the layer's stride both ways.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn rows<const S: usize, const R: usize>(
+        d: &Direct,
+        src: &[f32],
+        taps: &[f32],
+        bias: f32,
+        Clip { lo, hi }: Clip,
+        out: &mut [f32],
+    ) {
+        assert!(src.len() == d.h * d.w && out.len() == d.ho * d.wo);
+        assert!(taps.len() == 9);
+        let wv: [__m256; 9] = std::array::from_fn(|i| _mm256_set1_ps(taps[i]));
+        let (vb, vlo, vhi) = (_mm256_set1_ps(bias), _mm256_set1_ps(lo), _mm256_set1_ps(hi));
+        let (h, w, pt) = (d.h as isize, d.w, d.pt as isize);
+        let mut y0 = 0;
+        while y0 < d.ho {
+            for c in &d.chunks {
+                let mut acc = [vb; R];
+                macro_rules! input_row {
+                    ($i:literal) => {
+                        let iy = (y0 * S) as isize - pt + $i;
+                        if $i < S * (R - 1) + 3 && (0..h).contains(&iy) {
+                            let row = src.as_ptr().wrapping_offset(iy * w as isize);
+                            // SAFETY: `row` is a row of `src` (0 <= iy < h) and `c` this
+                            // layer's chunk.
+                            let xs = unsafe { row_taps::<S>(c, row) };
+                            for (j, a) in acc.iter_mut().enumerate() {
+                                let ky = $i - (S * j) as isize;
+                                if (0..3).contains(&ky) {
+                                    for (kx, &x) in xs.iter().enumerate() {
+                                        *a = _mm256_fmadd_ps(x, wv[3 * ky as usize + kx], *a);
+                                    }
+                                }
+                            }
+                        }
+                    };
+                }
+                const { assert!(S * (R - 1) + 3 <= 10) };
+                input_row!(0);
+                input_row!(1);
+                input_row!(2);
+                input_row!(3);
+                input_row!(4);
+                input_row!(5);
+                input_row!(6);
+                input_row!(7);
+                input_row!(8);
+                input_row!(9);
+                for (j, &a) in acc.iter().enumerate().take(d.ho - y0) {
+                    let mut v = _mm256_min_ps(_mm256_max_ps(a, vlo), vhi);
+                    if S == 2 {
+                        v = in_order(v);
+                    }
+                    // SAFETY: the store mask keeps columns x0..min(x0 + 8, wo) of row
+                    // y0 + j < ho.
+                    unsafe { store(out.as_mut_ptr().add((y0 + j) * d.wo + c.x0), c.store, v) };
+                }
+            }
+            y0 += R;
+        }
+    }
 
     /// A 3x3 plane, 16 then 8 output columns at a time, the last 1..7 with masked loads.
     ///
@@ -672,9 +776,10 @@ pub(crate) mod direct {
         }
 
         /// Every plane of a depthwise layer: `input` `[C, h, w]`, `weights` `[C, 3, 3]`,
-        /// `bias` `[C]`, `output` `[C, ho, wo]`. AVX-512 only: with AVX2 the padded-copy loops
-        /// measured as fast (2026-12-02, AMD EPYC), so they run the depthwise layers there;
-        /// false (nothing written) for an AVX2 layout.
+        /// `bias` `[C]`, `output` `[C, ho, wo]`. With AVX2 the padded-copy loops had measured
+        /// as fast as an earlier direct kernel (2026-12-02, AMD EPYC); since each block runs
+        /// as straight-line code (`rows`), the direct kernel is the faster on the Intel machine
+        /// with AVX2 forced: 6x6 to 24x24 planes 30-60 % faster, 96x96 10-15 %, 48x48 the same.
         ///
         /// # Safety
         /// The CPU must run [`Direct::kernel`]'s instructions.
@@ -685,13 +790,15 @@ pub(crate) mod direct {
             bias: &[f32],
             clip: Clip,
             output: &mut [f32],
-        ) -> bool {
-            if self.kernel != Kernel::Avx512 {
-                return false;
-            }
+        ) {
             // SAFETY: as this function's.
-            unsafe { super::avx512::layer(self, input, weights, bias, clip, output) };
-            true
+            unsafe {
+                if self.kernel == Kernel::Avx512 {
+                    super::avx512::layer(self, input, weights, bias, clip, output)
+                } else {
+                    super::avx2::layer(self, input, weights, bias, clip, output)
+                }
+            }
         }
 
         /// A dense 3x3 layer of at most [`DENSE_MAX_CHANNELS`] input channels (MoveNet's first
@@ -970,7 +1077,7 @@ pub struct DepthwiseConv2d {
     bias: Arc<Vec<f32>>,
     clip: Clip,
     kernel: Kernel,
-    // The AVX-512 direct layout, worked out at load (`direct_layout`).
+    // The direct layout, worked out at load (`direct_layout`).
     layout: Option<Layout>,
 }
 

@@ -103,7 +103,8 @@ pub struct InvertedResidual {
     project_clip: Clip,
     residual: bool,
     bands: Vec<Band>,
-    // Each band's depthwise direct layout (AVX-512), worked out here rather than every frame.
+    // Each band's depthwise direct layout (AVX-512 or AVX2), worked out here rather than every
+    // frame.
     layouts: Vec<Option<Layout>>,
     // The expansion packed for each number of input pixels a band expands, and the projection
     // for each number of output pixels a band holds (two or three sizes each).
