@@ -32,7 +32,7 @@ use tract_onnx::prelude::TractResult;
 use super::ops::Kernel;
 
 /// Bumped whenever a kernel changes enough to make stored timings stale.
-pub const CACHE_VERSION: u32 = 3;
+pub const CACHE_VERSION: u32 = 4;
 
 /// How the `fast` engine picks, per layer, between posture's op and tract's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
