@@ -21,9 +21,9 @@ use super::ops::replace_nodes;
 pub enum Fuse {
     /// Every block (the `fast-fused` engine).
     All,
-    /// The blocks where the fused op measured faster than the three unfused ops on this CPU
-    /// (the `fast` engine; timed at load and cached like the per-layer choice, see
-    /// [`super::choice`]). Outside a load that measures, none.
+    /// The blocks where the fused op measured faster than the three unfused ops on this CPU, by
+    /// [`super::choice::FUSED_MARGIN`] at least (the `fast` engine; timed at load and cached
+    /// like the per-layer choice, see [`super::choice`]). Outside a load that measures, none.
     WhereFaster,
 }
 
