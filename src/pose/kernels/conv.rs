@@ -26,8 +26,8 @@ use tract_onnx::tract_hir::internal::*;
 
 use super::choice;
 use super::ops::{
-    Backend, Clip, ConvAttrs, Geometry, Kernel, PostureNode, constant_f32, register_node, shape4,
-    tract_conv_plan, wire_tract_chain,
+    Backend, Clip, ConvAttrs, Geometry, Kernel, PostureNode, constant_f32, l2_bytes, register_node,
+    shape4, tract_conv_plan, wire_tract_chain,
 };
 
 /// The ONNX op type `models/prepare.py` writes (domain `posture`).
@@ -379,38 +379,6 @@ fn portable(job: &Job<'_>, output: &mut [f32]) {
             }
         }
     }
-}
-
-/// This CPU's L2 cache per core in bytes, as Linux's sysfs gives it for CPU 0 (512 KB where it
-/// says nothing).
-pub fn l2_bytes() -> usize {
-    static L2: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *L2.get_or_init(|| {
-        let dir = std::path::Path::new("/sys/devices/system/cpu/cpu0/cache");
-        let read = |i: usize, f: &str| std::fs::read_to_string(dir.join(format!("index{i}/{f}")));
-        (0..8)
-            .filter(|&i| read(i, "level").is_ok_and(|l| l.trim() == "2"))
-            .filter(|&i| read(i, "type").is_ok_and(|t| t.trim() != "Instruction"))
-            .find_map(|i| parse_cache_size(&read(i, "size").ok()?))
-            .unwrap_or(512 * 1024)
-    })
-}
-
-/// A sysfs cache size (`2048K`, `2M`, `524288`) in bytes.
-fn parse_cache_size(s: &str) -> Option<usize> {
-    let s = s.trim();
-    let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => s.split_at(i),
-        None => (s, ""),
-    };
-    let n: usize = digits.parse().ok()?;
-    let scale = match unit {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        _ => return None,
-    };
-    Some(n * scale).filter(|&b| b > 0)
 }
 
 /// Walks the output in tiles of `mr` channels by `nr` columns and calls `tile` with the tile's
@@ -1497,16 +1465,6 @@ mod tests {
         assert_eq!(packed(96, 9216), (12, 32));
         // 16 channels: 8-row panels pad nothing.
         assert_eq!(packed(16, 9216), (8, 32));
-    }
-
-    #[test]
-    fn cache_sizes_parse_as_sysfs_writes_them() {
-        assert_eq!(parse_cache_size("2048K\n"), Some(2 << 20));
-        assert_eq!(parse_cache_size("2M"), Some(2 << 20));
-        assert_eq!(parse_cache_size("524288"), Some(512 << 10));
-        assert_eq!(parse_cache_size("lots"), None);
-        assert_eq!(parse_cache_size("0K"), None);
-        assert!(l2_bytes() >= 1024);
     }
 
     #[test]

@@ -856,7 +856,7 @@ mod avx512 {
         // then the rows of each next block are prefetched. In MoveNet's profile on an Intel
         // AVX-512 machine that made the 96x96 stride-2 layer (3.5 MB in) 15 % faster; on inputs
         // that fit L2 it gained nothing or lost (up to 10 % on the 6x6 and 12x12 planes).
-        let prefetch = 4 * input.len() > super::super::conv::l2_bytes();
+        let prefetch = 4 * input.len() > super::super::ops::l2_bytes();
         let planes = input
             .chunks_exact(d.h * d.w)
             .zip(output.chunks_exact_mut(d.ho * d.wo));

@@ -1,6 +1,6 @@
 //! What posture's two tract ops share ([`super::conv`]'s dense and [`super::dwconv`]'s depthwise
-//! convolution): the CPU kernel choice, a layer's geometry, the ONNX attributes both take
-//! (`strides`, `pads`, `clip_min`/`clip_max`), and reading the graph while wiring them.
+//! convolution): the CPU kernel choice and its L2 size, a layer's geometry, the ONNX attributes
+//! both take (`strides`, `pads`, `clip_min`/`clip_max`), and reading the graph while wiring them.
 
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
@@ -579,4 +579,51 @@ pub(crate) fn test_values(n: usize, state: &mut u64) -> Vec<f32> {
             (*state >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
         })
         .collect()
+}
+
+/// This CPU's L2 cache per core in bytes, as Linux's sysfs gives it for CPU 0 (512 KB where it
+/// says nothing).
+pub fn l2_bytes() -> usize {
+    static L2: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *L2.get_or_init(|| {
+        let dir = std::path::Path::new("/sys/devices/system/cpu/cpu0/cache");
+        let read = |i: usize, f: &str| std::fs::read_to_string(dir.join(format!("index{i}/{f}")));
+        (0..8)
+            .filter(|&i| read(i, "level").is_ok_and(|l| l.trim() == "2"))
+            .filter(|&i| read(i, "type").is_ok_and(|t| t.trim() != "Instruction"))
+            .find_map(|i| parse_cache_size(&read(i, "size").ok()?))
+            .unwrap_or(512 * 1024)
+    })
+}
+
+/// A sysfs cache size (`2048K`, `2M`, `524288`) in bytes.
+fn parse_cache_size(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, ""),
+    };
+    let n: usize = digits.parse().ok()?;
+    let scale = match unit {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        _ => return None,
+    };
+    Some(n * scale).filter(|&b| b > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_sizes_parse_as_sysfs_writes_them() {
+        assert_eq!(parse_cache_size("2048K\n"), Some(2 << 20));
+        assert_eq!(parse_cache_size("2M"), Some(2 << 20));
+        assert_eq!(parse_cache_size("524288"), Some(512 << 10));
+        assert_eq!(parse_cache_size("lots"), None);
+        assert_eq!(parse_cache_size("0K"), None);
+        assert!(l2_bytes() >= 1024);
+    }
 }
