@@ -8,11 +8,11 @@
 //! AVX2+FMA on x86-64 CPUs that have it, NEON on aarch64 ([`neon`]), plain loops (which the
 //! compiler vectorises) elsewhere.
 //!
-//! On AVX-512 a 3x3 layer of stride 1 or 2 (all of MoveNet's) is computed straight from the
-//! input planes ([`direct`]): 16 output columns per vector, each tap a masked load of an input
-//! row (lanes over the padding read 0; stride 2 splits 32 loaded columns into even and odd
-//! lanes), several output rows at a time so each input row is loaded once for all the rows that
-//! read it. The same layout, 8 columns per vector, serves the dense first layer on AVX2 too
+//! On AVX-512 and AVX2 a 3x3 layer of stride 1 or 2 (all of MoveNet's) is computed straight from
+//! the input planes ([`direct`]): 16 (AVX-512) or 8 (AVX2) output columns per vector, each tap a
+//! masked load of an input row (lanes over the padding read 0; stride 2 splits twice the loaded
+//! columns into even and odd lanes), several output rows at a time so each input row is loaded
+//! once for all the rows that read it. The same layout serves the dense first layer
 //! ([`direct::Direct::dense`]).
 //!
 //! Otherwise each plane is first copied into a zero-padded scratch buffer split into `stride`
@@ -100,7 +100,8 @@ pub(crate) fn direct_layout(kernel: Kernel, g: &Geometry) -> Option<Layout> {
 ///
 /// # Errors
 /// When a slice length does not match `geometry`, or when `layout` was made for another
-/// geometry (checked where the direct kernel runs; elsewhere the layout is not used).
+/// geometry or kernel family (checked where the direct kernel runs; elsewhere the layout is not
+/// used).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn depthwise_with(
     kernel: Kernel,
@@ -163,8 +164,9 @@ pub(crate) fn depthwise_with(
         let direct = match layout {
             Some(d) => {
                 ensure!(
-                    d.fits(g),
-                    "depthwise layout made for another geometry than {g:?}"
+                    d.fits(g) && d.kernel() == kernel,
+                    "depthwise layout made for another geometry or kernel family than {g:?} \
+                     ({kernel:?})"
                 );
                 Some(d)
             }
@@ -174,8 +176,8 @@ pub(crate) fn depthwise_with(
             }
         };
         if let Some(d) = direct {
-            // SAFETY: the CPU has the layout's instructions (checked above); the lengths are
-            // checked above, and the layout is this geometry's.
+            // SAFETY: the layout is this geometry's and `kernel`'s, whose instructions the CPU
+            // has (both checked above); the lengths are checked above.
             unsafe { d.layer(input, weights, bias, clip, output) };
             return Ok(());
         }
@@ -905,10 +907,17 @@ mod avx512 {
             let last = (y0 * S) as isize - pt + (S * (R - 1) + 2) as isize;
             for c in &d.chunks {
                 if prefetch {
+                    // The chunk's input columns: from its first load's (16 wide at stride 1,
+                    // 32 at stride 2: two lines from there).
+                    let x = c.loads[0].0.max(0);
                     for r in 1..=(S * R) as isize {
-                        let at = ((last + r) * w as isize + c.x0 as isize).max(0) as usize;
+                        let at = ((last + r) * w as isize + x).max(0) as usize;
                         // A prefetch never faults, wherever it points.
-                        _mm_prefetch::<_MM_HINT_T0>(src.as_ptr().wrapping_add(at) as *const i8);
+                        for line in 0..S {
+                            _mm_prefetch::<_MM_HINT_T0>(
+                                src.as_ptr().wrapping_add(at + 16 * line) as *const i8
+                            );
+                        }
                     }
                 }
                 let mut acc = [vb; R];
@@ -1345,7 +1354,7 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
-        /// The 3x3 layers of stride 1 and 2 (AVX-512's direct path), on planes wider than one
+        /// The 3x3 layers of stride 1 and 2 (the direct path, AVX-512 and AVX2), on planes wider than one
         /// vector and any padding.
         #[test]
         fn three_by_three_layers_of_stride_one_and_two_match_tract(
@@ -1405,25 +1414,52 @@ mod tests {
             stride: (1, 1),
             pads: [1; 4],
         };
-        let layout = direct_layout(Kernel::Avx512, &g(8));
-        if !Kernel::Avx512.supported() {
-            return;
+        for kernel in [Kernel::Avx512, Kernel::Avx2Fma] {
+            let layout = direct_layout(kernel, &g(8));
+            if !kernel.supported() {
+                continue;
+            }
+            assert!(layout.is_some());
+            let wide_layout = direct_layout(kernel, &g(40));
+            for (made_for, given) in [(&layout, 40), (&wide_layout, 8)] {
+                let mut out = vec![0.0; 2 * 8 * given];
+                let result = depthwise_with(
+                    kernel,
+                    &g(given),
+                    made_for.as_ref(),
+                    &vec![0.0; 2 * 8 * given],
+                    &[0.0; 18],
+                    &[0.0; 2],
+                    Clip::NONE,
+                    &mut out,
+                );
+                assert!(
+                    result.is_err(),
+                    "{kernel:?}: a layout used on width {given}"
+                );
+            }
         }
-        assert!(layout.is_some());
-        let wide_layout = direct_layout(Kernel::Avx512, &g(40));
-        for (made_for, given) in [(&layout, 40), (&wide_layout, 8)] {
-            let mut out = vec![0.0; 2 * 8 * given];
-            let result = depthwise_with(
-                Kernel::Avx512,
-                &g(given),
-                made_for.as_ref(),
-                &vec![0.0; 2 * 8 * given],
-                &[0.0; 18],
-                &[0.0; 2],
-                Clip::NONE,
-                &mut out,
-            );
-            assert!(result.is_err(), "a layout used on width {given}");
+        // A layout made for one family is refused by the other (an AVX-512 layout would
+        // otherwise run AVX-512 code where only AVX2 was checked).
+        if Kernel::Avx512.supported() {
+            for (made, run) in [
+                (Kernel::Avx512, Kernel::Avx2Fma),
+                (Kernel::Avx2Fma, Kernel::Avx512),
+            ] {
+                let layout = direct_layout(made, &g(8));
+                let mut out = vec![0.0; 2 * 8 * 8];
+                let result = depthwise_with(
+                    run,
+                    &g(8),
+                    layout.as_ref(),
+                    &[0.0; 2 * 8 * 8],
+                    &[0.0; 18],
+                    &[0.0; 2],
+                    Clip::NONE,
+                    &mut out,
+                );
+                assert!(result.is_err(), "a {made:?} layout run as {run:?}");
+            }
         }
     }
 
