@@ -29,6 +29,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--top", type=int, default=45)
     a = ap.parse_args()
+    if a.runs <= a.warmup:
+        ap.error(f"--runs ({a.runs}) must be more than --warmup ({a.warmup})")
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
@@ -55,7 +57,7 @@ def main():
             times[node].append(e["dur"] / 1000)
             args = e.get("args", {})
             info[node] = (args.get("op_name", "?"), args.get("input_type_shape"), args.get("output_type_shape"))
-    rows = sorted(((statistics.median(v[a.warmup:] or v), k) for k, v in times.items()), reverse=True)
+    rows = sorted(((statistics.median(v[a.warmup:]), k) for k, v in times.items()), reverse=True)
     print(f"{a.model}, onnxruntime {ort.__version__}, 1 thread, median of {a.runs - a.warmup} runs per node")
     print(f"all nodes: {sum(ms for ms, _ in rows):.3f} ms")
     for ms, node in rows[: a.top]:

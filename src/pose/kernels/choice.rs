@@ -255,7 +255,7 @@ impl Timing {
     /// For a block's timing (fused as `posture_us`, unfused as `tract_us`): whether the fused
     /// op is at least [`FUSED_MARGIN`] faster.
     fn fusing_pays(&self) -> bool {
-        self.posture_us < (1.0 - FUSED_MARGIN) * self.tract_us
+        self.posture_us <= (1.0 - FUSED_MARGIN) * self.tract_us
     }
 
     /// Whether tract's op runs the layer: it is strictly faster.
@@ -561,6 +561,7 @@ mod tests {
             tract_us,
         };
         assert!(t(90.0, 100.0).fusing_pays());
+        assert!(t(95.0, 100.0).fusing_pays());
         assert!(!t(96.0, 100.0).fusing_pays(), "a near tie stays unfused");
         assert!(!t(100.0, 100.0).fusing_pays());
         assert!(!t(120.0, 100.0).fusing_pays());

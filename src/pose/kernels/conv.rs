@@ -13,7 +13,8 @@
 //!
 //! The kernel is chosen at run time: AVX-512 (channels x columns tiles of 12x32, 8x32, 16x16 or
 //! 24x16 with the columns along the vectors, or 32x12 with the channels along the vectors for
-//! planes too small to fill column vectors; whichever pads the layer least), AVX2+FMA (6x16, or
+//! planes too small to fill column vectors; the first, in that order, padded within 3 % of the
+//! least padded), AVX2+FMA (6x16, or
 //! 16x6 with the channels along the vectors; whichever measured faster on the layer at load),
 //! NEON on aarch64 (8x12, [`neon`]), or plain loops. `models/prepare.py` rewrites each dense
 //! `Conv` (with the `Clip`, `Relu` or residual `Add` after it) into one node of this op;
@@ -25,9 +26,11 @@ use tract_onnx::model::OnnxOpRegister;
 use tract_onnx::tract_hir::internal::*;
 
 use super::choice;
+#[cfg(target_arch = "x86_64")]
+use super::ops::l2_bytes;
 use super::ops::{
-    Backend, Clip, ConvAttrs, Geometry, Kernel, PostureNode, constant_f32, l2_bytes, register_node,
-    shape4, tract_conv_plan, wire_tract_chain,
+    Backend, Clip, ConvAttrs, Geometry, Kernel, PostureNode, constant_f32, register_node, shape4,
+    tract_conv_plan, wire_tract_chain,
 };
 
 /// The ONNX op type `models/prepare.py` writes (domain `posture`).
@@ -171,8 +174,8 @@ pub struct PackedWeights {
 
 impl PackedWeights {
     /// Packs `weights` `[co, ci]` (row-major) and `bias` `[co]` for `kernel` and inputs of `hw`
-    /// pixels, choosing the first tile shape (in the kernel's order of preference) that wastes
-    /// at most 3 % more lanes on this layer than the one that wastes the fewest.
+    /// pixels, choosing the first tile shape (in the kernel's order of preference) whose padded
+    /// size on this layer is at most 3 % above the least padded one's.
     ///
     /// # Errors
     /// When the lengths do not match `co` and `ci`, or a size is 0.
@@ -1031,7 +1034,8 @@ impl Conv2d {
     /// Where `kernel` has two tile layouts (AVX2: rows and channels) and the layer runs as a
     /// matrix product: the layer packed for whichever measured faster on it, timed at load and
     /// cached like the per-layer choice ([`choice::prefer_second_tile`]). Otherwise, or outside
-    /// a measured load, `self` as [`Conv2d::new`] packed it (the least padded tile).
+    /// a measured load, `self` as [`Conv2d::new`] packed it (by [`PackedWeights::new`]'s
+    /// padding rule).
     ///
     /// # Errors
     /// When a timing run fails.
@@ -1451,7 +1455,7 @@ mod tests {
     }
 
     #[test]
-    fn the_least_padded_tile_is_chosen() {
+    fn the_first_tile_padded_about_the_least_is_chosen() {
         let packed = |co, hw| {
             PackedWeights::new(Kernel::Avx512, co, 1, hw, &vec![0.0; co], &vec![0.0; co])
                 .unwrap()
@@ -1465,6 +1469,10 @@ mod tests {
         assert_eq!(packed(96, 9216), (12, 32));
         // 16 channels: 8-row panels pad nothing.
         assert_eq!(packed(16, 9216), (8, 32));
+        // 560 channels: 8-row panels pad nothing, 12-row ones 0.7 %: within 3 %, and first.
+        assert_eq!(packed(560, 64), (12, 32));
+        // 56 channels: 12-row panels pad 7 %, too much.
+        assert_eq!(packed(56, 64), (8, 32));
     }
 
     #[test]
