@@ -330,6 +330,53 @@ fn portable_plane(
     }
 }
 
+/// Adds input row `iy0 + $i` into the sums `acc` of a direct depthwise block of `R` output rows
+/// at stride `S` (one per output row): output row `j` of the block reads it with kernel row
+/// `$i - S j`. A row outside the plane adds nothing. `row_taps` is the calling module's, `fmadd`
+/// its vector multiply-add. One input row of [`block_sums`].
+#[cfg(target_arch = "x86_64")]
+macro_rules! block_input_row {
+    ($i:literal, $S:ident, $R:ident, $iy0:ident, $h:ident, $w:ident, $src:ident, $c:ident,
+     $acc:ident, $wv:ident, $fmadd:ident) => {
+        let iy = $iy0 + $i;
+        if $i < $S * ($R - 1) + 3 && (0..$h).contains(&iy) {
+            let row = $src.as_ptr().wrapping_offset(iy * $w as isize);
+            // SAFETY: `row` is a row of `src` (0 <= iy < h) and `c` this layer's chunk.
+            let xs = unsafe { row_taps::<$S>($c, row) };
+            for (j, a) in $acc.iter_mut().enumerate() {
+                let ky = $i - ($S * j) as isize;
+                if (0..3).contains(&ky) {
+                    for (kx, &x) in xs.iter().enumerate() {
+                        *a = $fmadd(x, $wv[3 * ky as usize + kx], *a);
+                    }
+                }
+            }
+        }
+    };
+}
+
+/// The sums of one block of a direct depthwise layer (the AVX-512 and AVX2 `rows`): every input
+/// row the block reads, each loaded once and added into every output row that reads it. The
+/// rows are literals, so that the tests on them are decided at compile time and the block is
+/// straight-line code: as a loop, with those tests at run time, the AVX-512 stride-1 kernel took
+/// about 20 cycles per output vector.
+#[cfg(target_arch = "x86_64")]
+macro_rules! block_sums {
+    ($S:ident, $R:ident, $($rest:tt)*) => {
+        const { assert!($S * ($R - 1) + 3 <= 10) };
+        block_input_row!(0, $S, $R, $($rest)*);
+        block_input_row!(1, $S, $R, $($rest)*);
+        block_input_row!(2, $S, $R, $($rest)*);
+        block_input_row!(3, $S, $R, $($rest)*);
+        block_input_row!(4, $S, $R, $($rest)*);
+        block_input_row!(5, $S, $R, $($rest)*);
+        block_input_row!(6, $S, $R, $($rest)*);
+        block_input_row!(7, $S, $R, $($rest)*);
+        block_input_row!(8, $S, $R, $($rest)*);
+        block_input_row!(9, $S, $R, $($rest)*);
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::direct::{Chunk, DENSE_MAX_CHANNELS, Direct};
@@ -394,36 +441,8 @@ mod avx2 {
         while y0 < d.ho {
             for c in &d.chunks {
                 let mut acc = [vb; R];
-                macro_rules! input_row {
-                    ($i:literal) => {
-                        let iy = (y0 * S) as isize - pt + $i;
-                        if $i < S * (R - 1) + 3 && (0..h).contains(&iy) {
-                            let row = src.as_ptr().wrapping_offset(iy * w as isize);
-                            // SAFETY: `row` is a row of `src` (0 <= iy < h) and `c` this
-                            // layer's chunk.
-                            let xs = unsafe { row_taps::<S>(c, row) };
-                            for (j, a) in acc.iter_mut().enumerate() {
-                                let ky = $i - (S * j) as isize;
-                                if (0..3).contains(&ky) {
-                                    for (kx, &x) in xs.iter().enumerate() {
-                                        *a = _mm256_fmadd_ps(x, wv[3 * ky as usize + kx], *a);
-                                    }
-                                }
-                            }
-                        }
-                    };
-                }
-                const { assert!(S * (R - 1) + 3 <= 10) };
-                input_row!(0);
-                input_row!(1);
-                input_row!(2);
-                input_row!(3);
-                input_row!(4);
-                input_row!(5);
-                input_row!(6);
-                input_row!(7);
-                input_row!(8);
-                input_row!(9);
+                let iy0 = (y0 * S) as isize - pt;
+                block_sums!(S, R, iy0, h, w, src, c, acc, wv, _mm256_fmadd_ps);
                 for (j, &a) in acc.iter().enumerate().take(d.ho - y0) {
                     let mut v = _mm256_min_ps(_mm256_max_ps(a, vlo), vhi);
                     if S == 2 {
@@ -921,41 +940,9 @@ mod avx512 {
                     }
                 }
                 let mut acc = [vb; R];
-                // Input row y0 S - pt + i (a literal, so that the tests on i and j below are
-                // decided at compile time and the block is straight-line code: as a loop, with
-                // those tests at run time, the stride-1 kernel took about 20 cycles per output
-                // vector); output row y0 + j reads it with kernel row i - S j. Rows outside
-                // the plane add nothing.
-                macro_rules! input_row {
-                    ($i:literal) => {
-                        let iy = (y0 * S) as isize - pt + $i;
-                        if $i < S * (R - 1) + 3 && (0..h).contains(&iy) {
-                            let row = src.as_ptr().wrapping_offset(iy * w as isize);
-                            // SAFETY: `row` is a row of `src` (0 <= iy < h) and `c` this
-                            // layer's chunk.
-                            let xs = unsafe { row_taps::<S>(c, row) };
-                            for (j, a) in acc.iter_mut().enumerate() {
-                                let ky = $i - (S * j) as isize;
-                                if (0..3).contains(&ky) {
-                                    for (kx, &x) in xs.iter().enumerate() {
-                                        *a = _mm512_fmadd_ps(x, wv[3 * ky as usize + kx], *a);
-                                    }
-                                }
-                            }
-                        }
-                    };
-                }
-                const { assert!(S * (R - 1) + 3 <= 10) };
-                input_row!(0);
-                input_row!(1);
-                input_row!(2);
-                input_row!(3);
-                input_row!(4);
-                input_row!(5);
-                input_row!(6);
-                input_row!(7);
-                input_row!(8);
-                input_row!(9);
+                // Input rows y0 S - pt + i, i = 0..S (R - 1) + 3 (`block_sums`).
+                let iy0 = (y0 * S) as isize - pt;
+                block_sums!(S, R, iy0, h, w, src, c, acc, wv, _mm512_fmadd_ps);
                 for (j, &a) in acc.iter().enumerate().take(d.ho - y0) {
                     let v = _mm512_min_ps(_mm512_max_ps(a, vlo), vhi);
                     // SAFETY: the store mask keeps columns x0..min(x0 + 16, wo) of row
