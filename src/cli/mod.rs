@@ -320,9 +320,10 @@ enum Command {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
-        /// Idle this many milliseconds before each measured frame, as the inference thread
-        /// idles between a slow camera's frames (200 is a 5 fps camera): shows what a cold start
-        /// costs, apart from the pipeline's threads.
+        /// Idle this many milliseconds before every other measured frame, as the inference
+        /// thread idles between a slow camera's frames (200 is a 5 fps camera): shows what a cold
+        /// start costs, apart from the pipeline's threads. With --profile-ops, every profiled run
+        /// also comes after the idle time (a profile of cold runs).
         #[arg(long, allow_negative_numbers = true, default_value_t = 0.0, value_parser = idle_ms, conflicts_with_all = ["compare_engines", "pipeline", "desk"])]
         idle_ms: f64,
         /// Also time every node of the network and print the time per kind of op (tract's
@@ -749,7 +750,7 @@ fn bench_cmd(
         idle,
     )?;
     let ops = match profile_ops {
-        Some(by_node) => Some(estimator.profile_ops(frames, by_node)?),
+        Some(by_node) => Some(estimator.profile_ops(frames, by_node, idle)?),
         None => None,
     };
     let mut stdout = std::io::stdout().lock();

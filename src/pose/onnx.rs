@@ -334,15 +334,24 @@ impl OnnxEstimator {
     /// Runs the network `runs` times on the current input, timing every node, and returns the
     /// time per run spent in each kind of op (tract's op names), or with `by_node` in each node,
     /// largest first. Slower than [`OnnxEstimator::infer`] by the timing overhead; for finding
-    /// where the time goes.
+    /// where the time goes. With a non-zero `idle`, each run comes after that long idle (a slow
+    /// camera's gap between frames), so the profile is of cold runs.
     ///
     /// # Errors
     /// [`PoseError::Inference`] when tract fails.
-    pub fn profile_ops(&mut self, runs: usize, by_node: bool) -> Result<Vec<OpProfile>, PoseError> {
+    pub fn profile_ops(
+        &mut self,
+        runs: usize,
+        by_node: bool,
+        idle: std::time::Duration,
+    ) -> Result<Vec<OpProfile>, PoseError> {
         // Time and calls per node id; named and grouped once, after the runs.
         let mut per_node: std::collections::BTreeMap<usize, (std::time::Duration, usize)> =
             Default::default();
         for _ in 0..runs {
+            if !idle.is_zero() {
+                std::thread::sleep(idle);
+            }
             let input = tvec![TValue::from_const(Arc::clone(&self.input))];
             self.state
                 .run_plan_with_eval(input, |ctx, op_state, node, inputs| {
