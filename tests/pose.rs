@@ -381,3 +381,23 @@ fn the_tracking_crop_follows_a_person_and_falls_back_when_they_are_gone() {
     assert_eq!(t.last_crop(), None, "found again on the whole frame");
     assert_eq!(t.stats().cropped, 1);
 }
+
+/// `profile_ops` with an idle time sleeps that long before every profiled run (a profile of
+/// cold runs, `bench --profile-ops --idle-ms`): two runs after 500 ms each take at least 1 s,
+/// where the two inferences alone take milliseconds.
+#[test]
+fn profile_ops_idles_before_every_run() {
+    let options = OnnxOptions {
+        layers: LayerChoice::Posture,
+        ..OnnxOptions::default()
+    };
+    let mut est = OnnxEstimator::load(&ModelSpec::Lightning, &options).unwrap();
+    let img = read_image(&fixture("skimage_astronaut.png")).expect("fixture decodes");
+    est.estimate(img.view()).unwrap();
+    let t0 = std::time::Instant::now();
+    let ops = est
+        .profile_ops(2, false, std::time::Duration::from_millis(500))
+        .unwrap();
+    assert!(t0.elapsed() >= std::time::Duration::from_millis(1000));
+    assert!(!ops.is_empty());
+}

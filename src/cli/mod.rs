@@ -328,7 +328,7 @@ enum Command {
         idle_ms: f64,
         /// Also time every node of the network and print the time per kind of op (tract's
         /// profile), to see where inference spends its time.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "pipeline")]
         profile_ops: bool,
         /// With --profile-ops: the time of every node instead of every kind of op, each named
         /// with its shapes and kernel (tract's description of it).

@@ -416,10 +416,9 @@ mod avx2 {
     /// 2 (3 measured slower on the 96x96 plane).
     const ROWS: usize = 6;
 
-    /// One plane at stride `S`, `R` output rows at a time, as the AVX-512 kernel's `rows`
-    /// (with its prefetch of the output lines, without that of the input rows), 8 columns per
-    /// vector; at stride 2 the sums are in
-    /// [`row_taps`]' lane order until the store.
+    /// One plane at stride `S`, `R` output rows at a time, as the AVX-512 kernel's `rows` (with
+    /// its prefetch of the output lines, without that of the input rows), 8 columns per vector;
+    /// at stride 2 the sums are in [`row_taps`]' lane order until the store.
     ///
     /// # Safety
     /// AVX2 and FMA; `S` is the layer's stride both ways.
@@ -951,7 +950,9 @@ mod avx512 {
                 // two), into L1 before they are written, on every plane: when the gap between
                 // frames has left the output's memory out of the caches, each store waited for
                 // its line. Intel AVX-512 VM, per node after 200 ms idle: the stride-1 layers
-                // 15-27 % faster (warm 7-10 %); whole model warm 0.98 of before.
+                // 15-27 % faster (warm 7-10 %); whole model warm 0.98 of before. After the
+                // plane's last block these are the next plane's first rows (past the output's
+                // end after the last plane: a prefetch of any address is harmless).
                 for j in R..2 * R {
                     let at = out.as_ptr().wrapping_add((y0 + j) * d.wo + c.x0);
                     // A prefetch never faults, wherever it points.
